@@ -1,0 +1,152 @@
+"""Roles of the people in the seeds (R-H1) and the ``scope:resource:action`` vocabulary.
+
+A role lives at one level (region, institution, department); its permissions are written with
+that level as the first part, so ``region:agreement:import`` means "import agreements anywhere
+in my region" and ``institution:agreement:read`` means "read my institution's agreements".
+"""
+
+from __future__ import annotations
+
+import enum
+from itertools import product
+
+from django.utils.translation import gettext_lazy as _
+
+from jicai.core.tenancy import Level
+
+
+class Resource(enum.StrEnum):
+    INSTITUTION = "institution"
+    DEPARTMENT = "department"
+    COMPANY = "company"
+    PRODUCT = "product"
+    PRICE_LIST = "price_list"
+    BATCH = "batch"
+    ITEM = "item"
+    SELECTED = "selected"
+    NON_SELECTED = "non_selected"
+    AGREEMENT = "agreement"
+    USER = "user"
+    AUDIT = "audit"
+    IMPORT_RUN = "import_run"
+
+
+class Verb(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+    IMPORT = "import"
+    EXPORT = "export"
+    MANAGE = "manage"
+
+
+class RoleName(enum.StrEnum):
+    PLATFORM_ADMIN = "platform_admin"
+    BUREAU_ADMIN = "bureau_admin"
+    BUREAU_ANALYST = "bureau_analyst"
+    BUREAU_VIEWER = "bureau_viewer"
+    VBP_OFFICE = "vbp_office"
+    PHARMACY = "pharmacy"
+    MEDICAL_AFFAIRS = "medical_affairs"
+    FINANCE = "finance"
+    PERFORMANCE = "performance"
+    IT = "it"
+    LEADERSHIP = "leadership"
+    DEPARTMENT_HEAD = "department_head"
+
+
+ROLE_LABELS = {
+    RoleName.PLATFORM_ADMIN: _("Platform administrator"),
+    RoleName.BUREAU_ADMIN: _("Bureau administrator"),
+    RoleName.BUREAU_ANALYST: _("Bureau analyst"),
+    RoleName.BUREAU_VIEWER: _("Bureau viewer"),
+    RoleName.VBP_OFFICE: _("Hospital VBP office"),
+    RoleName.PHARMACY: _("Pharmacy"),
+    RoleName.MEDICAL_AFFAIRS: _("Medical affairs"),
+    RoleName.FINANCE: _("Finance"),
+    RoleName.PERFORMANCE: _("Performance"),
+    RoleName.IT: _("Information technology"),
+    RoleName.LEADERSHIP: _("Hospital leadership"),
+    RoleName.DEPARTMENT_HEAD: _("Department head"),
+}
+
+ROLE_LEVEL = {
+    RoleName.PLATFORM_ADMIN: Level.SYSTEM,
+    RoleName.BUREAU_ADMIN: Level.REGION,
+    RoleName.BUREAU_ANALYST: Level.REGION,
+    RoleName.BUREAU_VIEWER: Level.REGION,
+    RoleName.VBP_OFFICE: Level.INSTITUTION,
+    RoleName.PHARMACY: Level.INSTITUTION,
+    RoleName.MEDICAL_AFFAIRS: Level.INSTITUTION,
+    RoleName.FINANCE: Level.INSTITUTION,
+    RoleName.PERFORMANCE: Level.INSTITUTION,
+    RoleName.IT: Level.INSTITUTION,
+    RoleName.LEADERSHIP: Level.INSTITUTION,
+    RoleName.DEPARTMENT_HEAD: Level.DEPARTMENT,
+}
+
+MASTER = (Resource.INSTITUTION, Resource.DEPARTMENT, Resource.COMPANY, Resource.PRODUCT, Resource.PRICE_LIST)
+PROGRAMME = (Resource.BATCH, Resource.ITEM, Resource.SELECTED, Resource.NON_SELECTED, Resource.AGREEMENT)
+ALL_DATA = MASTER + PROGRAMME
+
+
+def _grant(level: Level, resources: tuple[Resource, ...], verbs: tuple[Verb, ...]) -> set[str]:
+    return {f"{level}:{r}:{v}" for r, v in product(resources, verbs)}
+
+
+_RW = (Verb.READ, Verb.WRITE, Verb.IMPORT, Verb.EXPORT)
+_RE = (Verb.READ, Verb.EXPORT)
+
+_HOSPITAL_READ = _grant(Level.INSTITUTION, ALL_DATA, _RE)
+
+ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
+    RoleName.PLATFORM_ADMIN: frozenset(),  # system scope: everything
+    RoleName.BUREAU_ADMIN: frozenset(
+        _grant(Level.REGION, ALL_DATA, _RW)
+        | _grant(Level.REGION, (Resource.USER,), (Verb.READ, Verb.MANAGE))
+        | _grant(Level.REGION, (Resource.AUDIT, Resource.IMPORT_RUN), (Verb.READ,))
+    ),
+    RoleName.BUREAU_ANALYST: frozenset(
+        _grant(Level.REGION, ALL_DATA, _RE) | _grant(Level.REGION, (Resource.IMPORT_RUN,), (Verb.READ,))
+    ),
+    RoleName.BUREAU_VIEWER: frozenset(_grant(Level.REGION, ALL_DATA, (Verb.READ,))),
+    RoleName.VBP_OFFICE: frozenset(
+        _HOSPITAL_READ
+        | _grant(Level.INSTITUTION, (Resource.DEPARTMENT,), _RW)
+        | _grant(Level.INSTITUTION, (Resource.IMPORT_RUN,), (Verb.READ,))
+    ),
+    RoleName.PHARMACY: frozenset(_HOSPITAL_READ),
+    RoleName.MEDICAL_AFFAIRS: frozenset(_HOSPITAL_READ),
+    RoleName.FINANCE: frozenset(_HOSPITAL_READ),
+    RoleName.PERFORMANCE: frozenset(_HOSPITAL_READ),
+    RoleName.IT: frozenset(
+        _HOSPITAL_READ
+        | _grant(Level.INSTITUTION, (Resource.DEPARTMENT,), _RW)
+        | _grant(Level.INSTITUTION, (Resource.USER,), (Verb.READ, Verb.MANAGE))
+        | _grant(Level.INSTITUTION, (Resource.AUDIT, Resource.IMPORT_RUN), (Verb.READ,))
+    ),
+    RoleName.LEADERSHIP: frozenset(_HOSPITAL_READ),
+    RoleName.DEPARTMENT_HEAD: frozenset(
+        _grant(
+            Level.DEPARTMENT,
+            (
+                Resource.INSTITUTION,
+                Resource.DEPARTMENT,
+                Resource.PRODUCT,
+                Resource.BATCH,
+                Resource.ITEM,
+                Resource.SELECTED,
+            ),
+            (Verb.READ,),
+        )
+    ),
+}
+
+
+def vocabulary() -> frozenset[str]:
+    """Every permission the system knows, for validation and documentation."""
+    return frozenset(
+        f"{level}:{r}:{v}"
+        for level in (Level.REGION, Level.INSTITUTION, Level.DEPARTMENT)
+        for r in Resource
+        for v in Verb
+    )
