@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 
 from jicai.core.tenancy import Scope, ScopeError, use_scope
 
@@ -34,3 +36,24 @@ class ScopeMiddleware:
         if isinstance(exception, ScopeError):
             raise PermissionDenied(str(exception)) from exception
         return None
+
+
+class LanguageMiddleware:
+    """Chinese unless the user picked another language: browsers' Accept-Language is ignored.
+
+    Hospital PCs often run English-language browsers; the product speaks zh-hans by default
+    and switches only on the user's explicit choice (the language cookie).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        supported = {code for code, _ in settings.LANGUAGES}
+        language = chosen if chosen in supported else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        return response
