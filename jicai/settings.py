@@ -29,7 +29,7 @@ def _flag(name: str, default: bool = False) -> bool:
 BASE_DIR = Path(__file__).resolve().parent
 JICAI_HOME = Path(os.environ.get("JICAI_HOME", "var")).resolve()
 JICAI_HOME.mkdir(parents=True, exist_ok=True)
-for _sub in ("uploads", "reports", "logs", "facts", "profiles", "mappings"):
+for _sub in ("uploads", "reports", "logs", "facts", "profiles", "mappings", "static"):
     (JICAI_HOME / _sub).mkdir(exist_ok=True)
 
 

@@ -475,6 +475,13 @@ class ProductsSpec(ResolvingSpec):
                         pack_size,
                     )
                 min_unit = min_unit or parsed.min_unit
+        elif pack_size is None:
+            ctx.warn(
+                "pack",
+                "pack.empty",
+                "包装为空，装量和最小单位未知，已留空待核对",
+                "The pack is empty: pack size and unit unknown, left empty for review",
+            )
         return {
             "code": values["code"],
             "generic_name": values["generic_name"],

@@ -47,6 +47,16 @@ class ImportResult:
     mapping: str = ""
     run_id: int | None = None
     report_path: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def column_label(self, column: str) -> str:
+        """The column as users know it: Chinese label and canonical name."""
+        label = self.labels.get(column)
+        return f"{label}（{column}）" if label else column
+
+    @property
+    def status_label(self) -> str:
+        return str(ImportStatus(self.status).label)
 
     @property
     def errors(self) -> list[Issue]:
@@ -155,7 +165,7 @@ def run_import(
     """Import ``data`` (the file's bytes) into ``spec``'s dataset as ``scope``."""
     if not scope.can(spec.resource, "import"):
         raise ImportDenied(f"{scope.label} may not import {spec.name}")
-    result = ImportResult(dataset=spec.name, filename=filename)
+    result = ImportResult(dataset=spec.name, filename=filename, labels={c.name: c.label for c in spec.columns})
     options = dict(options or {})
     try:
         table = read_table(data, filename)
@@ -438,7 +448,7 @@ def _finish(spec: DatasetSpec, result: ImportResult, scope: Scope, data: bytes) 
         reports = Path(settings.JICAI_HOME) / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         path = reports / f"import-{result.run_id}.xlsx"
-        write_report(result.issues, path)
+        write_report(result.issues, path, labels=result.labels)
         result.report_path = str(path)
         with use_scope(Scope.system(scope.actor_name)):
             ImportRun.objects.filter(pk=result.run_id).update(report=path.name)

@@ -15,16 +15,25 @@ REPORT_HEADERS = ("行号 line", "列 column", "值 value", "级别 severity", "
 _SEVERITY_ZH = {Severity.ERROR: "错误（未导入）", Severity.WARNING: "提示（已导入）"}
 
 
-def report_rows(issues: Iterable[Issue]) -> list[tuple[object, ...]]:
+def report_rows(issues: Iterable[Issue], labels: dict[str, str] | None = None) -> list[tuple[object, ...]]:
+    labels = labels or {}
     return [
-        (i.line, i.column, i.value, _SEVERITY_ZH.get(i.severity, i.severity), i.message_zh, i.message_en, i.code)
+        (
+            i.line,
+            f"{labels[i.column]}（{i.column}）" if i.column in labels else i.column,
+            i.value,
+            _SEVERITY_ZH.get(i.severity, i.severity),
+            i.message_zh,
+            i.message_en,
+            i.code,
+        )
         for i in sorted(issues, key=lambda i: (i.line, i.severity != Severity.ERROR, i.column))
     ]
 
 
-def write_report(issues: Iterable[Issue], path: Path) -> Path:
+def write_report(issues: Iterable[Issue], path: Path, labels: dict[str, str] | None = None) -> Path:
     """Write the report as XLSX or CSV (UTF-8 with BOM, so Excel shows Chinese) by suffix."""
-    rows = report_rows(issues)
+    rows = report_rows(issues, labels)
     if path.suffix.lower() == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)

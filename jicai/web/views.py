@@ -143,7 +143,12 @@ def dataset_import(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request,
         "web/dataset_import.html",
-        {"spec": spec, "form": form, "result": result, "issues": result.issues[:500] if result else []},
+        {
+            "spec": spec,
+            "form": form,
+            "result": result,
+            "issues": [(i, result.column_label(i.column)) for i in result.issues[:500]] if result else [],
+        },
     )
 
 

@@ -87,7 +87,7 @@ class Command(JicaiCommand):
         except ScopeError as exc:
             raise CommandError(f"权限不足 / not allowed: {exc}", returncode=EXIT_REJECTED) from exc
         if options.get("errors") and result.issues:
-            write_report(result.issues, Path(options["errors"]))
+            write_report(result.issues, Path(options["errors"]), labels=result.labels)
         if not quiet:
             self._summary(result, options, console)
         if result.errors:
@@ -108,7 +108,7 @@ class Command(JicaiCommand):
             for issue in result.issues[:SHOWN_ISSUES]:
                 table.add_row(
                     str(issue.line),
-                    issue.column,
+                    result.column_label(issue.column),
                     issue.value[:40],
                     "错误" if issue.severity == "error" else "提示",
                     issue.message_zh,
