@@ -4,12 +4,14 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from jicai.accounts.models import ApiToken, User
-from jicai.core.tenancy import Level
+from jicai.core import audit
+from jicai.core.tenancy import Level, require_scope
 
 
 @admin.register(User)
@@ -47,6 +49,22 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
 
     has_add_permission = has_change_permission
     has_delete_permission = has_change_permission
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        fields = ("username", "role", "region_code", "institution_id", "department_id", "is_active", "is_staff")
+        before = User.objects.filter(pk=obj.pk).values(*fields).first() if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            after = {f: getattr(obj, f) for f in fields}
+            old = {k: v for k, v in before.items() if after.get(k) != v} if before else None
+            new = {k: after[k] for k in old} if old is not None else after
+            if "password" in form.changed_data:
+                new = {**new, "password": "(changed)"}
+            if new:
+                audit.record(
+                    require_scope(),
+                    [audit.Change("update" if change else "create", "accounts.User", obj.pk, obj.username, old, new)],
+                )
 
 
 @admin.register(ApiToken)

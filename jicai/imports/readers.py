@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from python_calamine import CalamineWorkbook
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+JSON_SUFFIXES = {".json"}
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 
@@ -102,16 +104,33 @@ def _to_table(records: list[list[object]], encoding: str) -> Table:
     return Table(headers=headers, rows=rows, encoding=encoding)
 
 
+def _read_json(data: bytes) -> Table:
+    """A JSON array of objects, as ``jicai export --format json`` writes it."""
+    try:
+        records = json.loads(decode_text(data)[0])
+    except json.JSONDecodeError as exc:
+        raise FileReadError("file.json", f"JSON 文件格式错误：{exc}", f"Malformed JSON: {exc}") from exc
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise FileReadError("file.json", "JSON 文件应为对象数组", "The JSON file must be an array of objects")
+    headers: list[str] = []
+    for record in records:
+        headers.extend(k for k in record if k not in headers)
+    rows = [[record.get(h) for h in headers] for record in records]
+    return _to_table([list[object](headers), *rows], "json")
+
+
 def read_table(data: bytes, filename: str) -> Table:
     """Read an uploaded or local file; the format comes from its content first, then its name."""
     suffix = Path(filename).suffix.lower()
     if data.startswith((_ZIP_MAGIC, _OLE_MAGIC)) or suffix in EXCEL_SUFFIXES:
         return _read_excel(data)
+    if suffix in JSON_SUFFIXES:
+        return _read_json(data)
     if suffix and suffix not in CSV_SUFFIXES:
         raise FileReadError(
             "file.type",
-            f"不支持的文件类型 {suffix}：请上传 CSV、XLSX 或 XLS 文件",
-            f"Unsupported file type {suffix}: upload CSV, XLSX or XLS",
+            f"不支持的文件类型 {suffix}：请上传 CSV、XLSX、XLS 或 JSON 文件",
+            f"Unsupported file type {suffix}: upload CSV, XLSX, XLS or JSON",
         )
     return _read_csv(data)
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from jicai.imports.mappings import available_mappings
 
-ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
+ALLOWED_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls", ".json")
 
 
 class UploadForm(forms.Form):

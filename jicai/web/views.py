@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 
+from jicai.core import audit
 from jicai.core.tenancy import Scope, ScopeError, use_scope
 from jicai.imports.datasets import DATASETS, cell_text, get_spec
 from jicai.imports.engine import ImportDenied, run_import
@@ -187,6 +191,18 @@ def import_report(request: HttpRequest, run_id: int) -> FileResponse:
     if not path.is_file():
         raise Http404("report")
     return FileResponse(path.open("rb"), as_attachment=True, filename=f"导入问题-{run.dataset}-{run.pk}.xlsx")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, recorded in the audit trail."""
+
+    success_url = reverse_lazy("web:password_change_done")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        scope = _scope(self.request)
+        audit.record(scope, [audit.Change("password", "accounts.User", scope.actor_id, scope.actor_name, None, None)])
+        return response
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
