@@ -20,7 +20,9 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None, reason="Debian chromium not installed (apt-get install chromium)"
+    ),
 ]
 
 
@@ -59,7 +61,9 @@ def _shot(page: Any, name: str) -> None:
         page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
-def test_login_page_is_chinese_even_for_an_english_browser(browser: Any, live_server: Any, browser_world: World) -> None:
+def test_login_page_is_chinese_even_for_an_english_browser(
+    browser: Any, live_server: Any, browser_world: World
+) -> None:
     page = browser.new_page(locale="en-US")
     page.goto(f"{live_server.url}/")
     assert "/login/" in page.url
@@ -89,7 +93,9 @@ def test_broken_upload_shows_row_errors_in_chinese_and_changes_nothing(
         "HN-N7,A01,H46010800001,2,2023-13-01,2024-10-31,100\n"
         "HN-N7,A01,H46010800001,3,2024-11-01,2025-10-31,-5\n"
     )
-    page.set_input_files("input[name=file]", files=[{"name": "坏文件.csv", "mimeType": "text/csv", "buffer": broken.encode()}])
+    page.set_input_files(
+        "input[name=file]", files=[{"name": "坏文件.csv", "mimeType": "text/csv", "buffer": broken.encode()}]
+    )
     page.click("form.upload button[type=submit]")
     page.wait_for_selector("#result")
     rows = page.inner_text("table.issues")
