@@ -1,4 +1,8 @@
-"""Database-level guard: the audit table refuses UPDATE and DELETE (R-L5)."""
+"""Database-level guard: the audit table refuses UPDATE and DELETE of rows (R-L5).
+
+TRUNCATE stays possible on PostgreSQL (it needs table ownership, and Django's test flush uses it);
+the hash chain and ``jicai audit verify`` are what make tampering evident.
+"""
 
 from django.db import migrations
 
@@ -17,12 +21,9 @@ POSTGRES = [
        BEGIN RAISE EXCEPTION 'audit entries are append-only'; END; $$ LANGUAGE plpgsql;""",
     """CREATE TRIGGER core_auditentry_no_change BEFORE UPDATE OR DELETE ON core_auditentry
        FOR EACH ROW EXECUTE FUNCTION core_auditentry_append_only();""",
-    """CREATE TRIGGER core_auditentry_no_truncate BEFORE TRUNCATE ON core_auditentry
-       FOR EACH STATEMENT EXECUTE FUNCTION core_auditentry_append_only();""",
 ]
 POSTGRES_DROP = [
     "DROP TRIGGER IF EXISTS core_auditentry_no_change ON core_auditentry;",
-    "DROP TRIGGER IF EXISTS core_auditentry_no_truncate ON core_auditentry;",
     "DROP FUNCTION IF EXISTS core_auditentry_append_only();",
 ]
 
