@@ -5,6 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.utils import translation
+from rich.console import Console
+from rich.table import Table
 
 from jicai.accounts.permissions import ROLE_LABELS
 from jicai.demo.loader import DEMO_PASSWORD, ensure_users, load_fixtures
@@ -27,8 +29,10 @@ class Command(BaseCommand):
                 )
                 sys.exit(1)
         logins = ensure_users()
-        self.stdout.write(self.style.SUCCESS("\n演示账号 / demo logins (password for all: " + DEMO_PASSWORD + ")"))
+        table = Table(title=f"演示账号 / demo logins — 密码 / password: {DEMO_PASSWORD}", title_justify="left")
+        for header in ("用户名 user", "角色 role", "范围 territory"):
+            table.add_column(header)
         for login in logins:
-            where = login.territory or "全部 / all"
-            self.stdout.write(f"  {login.username:<12} {ROLE_LABELS[login.role]!s:<16} {where}")
-        self.stdout.write("\nOpen http://127.0.0.1:8000 and log in with one of the accounts above.")
+            table.add_row(login.username, str(ROLE_LABELS[login.role]), login.territory or "全部 / all")
+        Console(file=self.stdout, width=100).print(table)
+        self.stdout.write("用浏览器打开下方 serve 打印的地址并登录 / open the address printed below and log in.")
