@@ -97,7 +97,7 @@ class PriceListEntry(ScopedModel):
     class Meta(ScopedModel.Meta):
         verbose_name = _("price list entry")
         verbose_name_plural = _("price list entries")
-        ordering = ["price_list__code", "generic_name", "pack", "price"]
+        ordering = ["price_list__code", "generic_name", "dosage_form", "strength", "pack", "company", "price"]
         constraints = [
             models.UniqueConstraint(
                 fields=["price_list", "generic_name", "dosage_form", "strength", "pack", "company", "price"],

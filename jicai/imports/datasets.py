@@ -92,12 +92,21 @@ def parse_credit_code(value: object) -> str:
 
 
 def parse_ratio(value: object) -> Decimal:
-    """Agreed ratio as 0.6, 60% or 60; must lie in (0, 1]."""
+    """Agreed ratio as a fraction (0.6) or a percentage with its sign (60%); must lie in (0, 1].
+
+    A bare number above 1 ("60", "1.5") is refused rather than guessed as a percentage.
+    """
     text = parse_text(value).replace("％", "%")
     percent = text.endswith("%")
     number = parse_decimal(text.rstrip("%"), places=4)
-    if percent or number > 1:
+    if percent:
         number = (number / 100).quantize(Decimal("0.0001"))
+    elif number > 1:
+        raise ValueParseError(
+            "ratio.format",
+            "约定采购比例请写成小数（如 0.6）或带百分号（如 60%）",
+            "Write the agreed ratio as a fraction (0.6) or with a percent sign (60%)",
+        )
     if not Decimal(0) < number <= 1:
         raise ValueParseError(
             "ratio.range", "约定采购比例应在 0 到 100% 之间", "The agreed ratio must be between 0 and 100%"

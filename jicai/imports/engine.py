@@ -24,7 +24,7 @@ from jicai.imports.models import ImportRun, ImportStatus
 from jicai.imports.readers import FileReadError, Table, read_table
 from jicai.imports.report import write_report
 from jicai.imports.spec import DatasetSpec, Issue, RowContext, RowIssue, Severity, normalise_header
-from jicai.imports.values import ValueParseError
+from jicai.imports.values import ValueParseError, is_blank, parse_text
 
 Progress = Callable[[int, int], None]
 
@@ -92,6 +92,14 @@ def _cell_repr(value: object) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
+def _extra_text(cell: object) -> str:
+    """Kept columns as the user sees them: Excel's 1200.0 is 1200, dates are ISO dates."""
+    try:
+        return parse_text(cell)
+    except ValueParseError:
+        return _cell_repr(cell)
+
+
 def _map_headers(
     spec: DatasetSpec, headers: list[str], mapping: HeaderMapping | None
 ) -> tuple[dict[int, str], dict[int, str], list[Issue]]:
@@ -104,6 +112,8 @@ def _map_headers(
     seen: dict[str, int] = {}
     for pos, header in enumerate(headers):
         if not header:
+            # Cells under a blank header are kept, named by their column, never dropped.
+            extras[pos] = f"第{pos + 1}列"
             continue
         norm = normalise_header(header)
         name = preset.get(norm) or index.get(norm)
@@ -217,6 +227,7 @@ def run_import(
             transaction.set_rollback(True)
         elif result.rejected and not load_valid:
             result.status = ImportStatus.REJECTED
+            result.created = result.updated = 0  # nothing was written
             transaction.set_rollback(True)
         else:
             result.status = ImportStatus.PARTIAL if result.rejected else ImportStatus.APPLIED
@@ -261,8 +272,8 @@ def _validate(
         extra = {}
         for pos, header in extra_columns.items():
             cell = cells[pos] if pos < len(cells) else None
-            if cell is not None and str(cell).strip() != "":
-                extra[header] = _cell_repr(cell) if not isinstance(cell, str) else cell.strip()
+            if not is_blank(cell):
+                extra[header] = _extra_text(cell)
         if len(cells) > len(table.headers) and any(
             str(c).strip() for c in cells[len(table.headers) :] if c is not None
         ):
@@ -406,6 +417,8 @@ def _write(spec: DatasetSpec, plan: _Plan, scope: Scope, run: ImportRun) -> None
     manager: Any = spec.model._default_manager  # the scoped manager re-checks every written row against the scope
     created = manager.bulk_create(plan.creates, batch_size=1000)
     creates = iter(created)
+    for change in plan.side_changes:
+        change.context = {**change.context, "import_run": run.pk}
     for change in plan.changes:
         if change.action == "create":
             change.object_pk = next(creates).pk
