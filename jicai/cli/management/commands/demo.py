@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import sys
 from typing import Any
 
@@ -34,5 +35,7 @@ class Command(BaseCommand):
             table.add_column(header)
         for login in logins:
             table.add_row(login.username, str(ROLE_LABELS[login.role]), login.territory or "全部 / all")
-        Console(file=self.stdout._out, width=100).print(table)
+        buffer = io.StringIO()
+        Console(file=buffer, width=100).print(table)
+        self.stdout.write(buffer.getvalue().rstrip("\n"))
         self.stdout.write("用浏览器打开下方 serve 打印的地址并登录 / open the address printed below and log in.")
