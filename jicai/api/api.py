@@ -10,6 +10,7 @@ from django.utils import timezone
 from ninja import File, Form, NinjaAPI, Schema
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
+from ninja.responses import Status
 from ninja.security import APIKeyHeader, SessionAuth
 
 from jicai.accounts.models import ApiToken
@@ -157,12 +158,15 @@ def get_record(request: HttpRequest, name: str, record_id: int) -> Any:
     with use_scope(scope):
         obj = spec.export_queryset(scope).filter(pk=record_id).first()
     if obj is None:
-        return 404, {
-            "code": "record.not_found",
-            "message_zh": "记录不存在或不在您的权限范围内",
-            "message_en": "No such record in your scope",
-        }
-    return 200, _record(spec, obj)
+        return Status(
+            404,
+            {
+                "code": "record.not_found",
+                "message_zh": "记录不存在或不在您的权限范围内",
+                "message_en": "No such record in your scope",
+            },
+        )
+    return Status(200, _record(spec, obj))
 
 
 class IssueOut(Schema):
@@ -205,12 +209,15 @@ def import_dataset(
         try:
             header_mapping = resolve_mapping(mapping)
         except MappingError as exc:
-            return 400, {
-                "code": "mapping.unknown",
-                "field": "mapping",
-                "message_zh": "未知的表头映射",
-                "message_en": str(exc),
-            }
+            return Status(
+                400,
+                {
+                    "code": "mapping.unknown",
+                    "field": "mapping",
+                    "message_zh": "未知的表头映射",
+                    "message_en": str(exc),
+                },
+            )
     try:
         result = run_import(
             spec,
@@ -224,17 +231,20 @@ def import_dataset(
         )
     except ImportDenied as exc:
         raise HttpError(404, f"unknown dataset {name}") from exc
-    return 200, {
-        "dataset": result.dataset,
-        "status": result.status,
-        "total_rows": result.total_rows,
-        "created": result.created,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "rejected": result.rejected,
-        "run_id": result.run_id,
-        "issues": [i.__dict__ for i in result.issues],
-    }
+    return Status(
+        200,
+        {
+            "dataset": result.dataset,
+            "status": result.status,
+            "total_rows": result.total_rows,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "rejected": result.rejected,
+            "run_id": result.run_id,
+            "issues": [i.__dict__ for i in result.issues],
+        },
+    )
 
 
 @api.get("/datasets/{name}/export", tags=["datasets"])

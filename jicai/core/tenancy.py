@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, cast
 
 from django.db import models, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 
 
 class ScopeError(PermissionError):
@@ -166,6 +167,73 @@ class ScopedQuerySet(models.QuerySet[Any]):
             self.query.add_q(condition)
         self._jicai_scoped = True
 
+    # -- lookups across relations ------------------------------------------------------------
+    # The scope filters the queried model's rows. A lookup that walks a reverse relation into
+    # another tenant model (Batch → agreements) would join rows the scope does not filter, so
+    # such lookups are refused outside the system scope instead of silently leaking.
+
+    def _check_lookup(self, path: str) -> None:
+        scope = current_scope()
+        if scope is None or scope.is_system:
+            return
+        model = self.model
+        for part in path.replace("-", "").split(LOOKUP_SEP):
+            try:
+                field = model._meta.get_field(part)
+            except Exception:  # a transform or lookup name (icontains, year, …) ends the walk
+                return
+            related = getattr(field, "related_model", None)
+            if related is None:
+                return
+            crosses = (field.one_to_many or field.many_to_many) and issubclass(related, ScopedModel)
+            if crosses and related.scope_filter(scope, Action.READ) is not None:
+                raise ScopeError(f"lookup {path!r} crosses into {related._meta.label} rows outside the scope's filter")
+            model = related
+
+    def _check_expression(self, value: Any) -> None:
+        if isinstance(value, str):
+            self._check_lookup(value)
+        elif isinstance(value, Q):
+            for child in value.children:
+                if isinstance(child, tuple):
+                    self._check_lookup(child[0])
+                    self._check_expression(child[1])
+                else:
+                    self._check_expression(child)
+        elif isinstance(value, F):
+            self._check_lookup(value.name)
+        elif hasattr(value, "get_source_expressions"):
+            for source in value.get_source_expressions():
+                self._check_expression(source)
+
+    def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> Self:
+        for arg in args:
+            self._check_expression(arg)
+        for key, value in kwargs.items():
+            self._check_lookup(key)
+            self._check_expression(value)
+        return super()._filter_or_exclude(negate, args, kwargs)  # type: ignore[misc,no-any-return]
+
+    def annotate(self, *args: Any, **kwargs: Any) -> Self:
+        for value in (*args, *kwargs.values()):
+            self._check_expression(value)
+        return super().annotate(*args, **kwargs)
+
+    def order_by(self, *field_names: Any) -> Self:
+        for name in field_names:
+            self._check_expression(name)
+        return super().order_by(*field_names)
+
+    def values(self, *fields: Any, **expressions: Any) -> Any:
+        for value in (*fields, *expressions.values()):
+            self._check_expression(value)
+        return super().values(*fields, **expressions)
+
+    def values_list(self, *fields: Any, flat: bool = False, named: bool = False) -> Any:
+        for value in fields:
+            self._check_expression(value)
+        return super().values_list(*fields, flat=flat, named=named)
+
     def for_scope(self, scope: Scope, action: Action = Action.READ) -> Self:
         """This queryset restricted to ``scope`` for ``action`` (write scopes can be narrower)."""
         clone = cast(Self, super()._clone())  # type: ignore[misc]
@@ -180,12 +248,20 @@ class ScopedQuerySet(models.QuerySet[Any]):
             raise ScopeError(f"unscoped query on {self.model._meta.label}; use use_scope() or for_scope()")
         return self.for_scope(scope)
 
+    _jicai_cache_scope: Scope | None = None
+
     def _fetch_all(self) -> None:
-        if self._result_cache is None and not self._jicai_scoped:
+        if not self._jicai_scoped:
+            # A queryset built before any scope (a class attribute, say) is filtered by the scope
+            # active when it is read, and its cache is only reused under that same scope.
+            scope = current_scope()
+            if self._result_cache is not None and scope == self._jicai_cache_scope:
+                return
             guarded = self._guard()
             guarded._fetch_all()
             self._result_cache = guarded._result_cache
             self._prefetch_done = guarded._prefetch_done  # type: ignore[has-type]
+            self._jicai_cache_scope = scope
             return
         super()._fetch_all()
 
@@ -198,6 +274,8 @@ class ScopedQuerySet(models.QuerySet[Any]):
         return super(ScopedQuerySet, guarded).exists()
 
     def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        for value in (*args, *kwargs.values()):
+            self._check_expression(value)
         guarded = self._guard()
         return super(ScopedQuerySet, guarded).aggregate(*args, **kwargs)
 
@@ -205,12 +283,26 @@ class ScopedQuerySet(models.QuerySet[Any]):
         guarded = self._guard()
         return super(ScopedQuerySet, guarded).iterator(chunk_size=chunk_size)
 
-    def update(self, **kwargs: Any) -> int:
+    def _write_guard(self) -> Self:
+        """Bulk writes need the write permission and touch only rows of the write territory."""
+        scope = require_scope()
         guarded = self._guard()
+        if scope.is_system:
+            return guarded
+        scope.require(self.model.resource, Action.WRITE)
+        condition = self.model.scope_filter(scope, Action.WRITE)
+        if condition is None:
+            return guarded
+        if guarded.query.is_sliced:
+            raise ScopeError("cannot write through a sliced queryset")
+        return guarded.filter(condition)
+
+    def update(self, **kwargs: Any) -> int:
+        guarded = self._write_guard()
         return super(ScopedQuerySet, guarded).update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        guarded = self._guard()
+        guarded = self._write_guard()
         return super(ScopedQuerySet, guarded).delete()
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
@@ -264,6 +356,13 @@ class ScopedManager(models.Manager[Any]):
 
     def for_scope(self, scope: Scope, action: Action = Action.READ) -> ScopedQuerySet:
         return ScopedQuerySet(self.model, using=self._db).for_scope(scope, action)
+
+    def raw(self, *args: Any, **kwargs: Any) -> Any:
+        """Raw SQL cannot be scoped; only the operator may use it."""
+        scope = require_scope()
+        if not scope.is_system:
+            raise ScopeError(f"raw SQL on {self.model._meta.label} is not allowed in {scope.label}")
+        return super().raw(*args, **kwargs)
 
 
 class ScopedModel(models.Model):

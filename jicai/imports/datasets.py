@@ -347,6 +347,8 @@ class DepartmentsSpec(ResolvingSpec):
     label_en = "Departments"
     model = Department
     resource = "department"
+    # Hospitals read their own institution; the department row itself is checked for writing.
+    institution_action = Action.READ
     columns = (
         Column("institution_code", "医疗机构编码", CODE_COLUMN_PARSE, required=True, key=True, aliases=("机构编码",)),
         Column("code", "科室编码", _text(32), required=True, key=True, aliases=("科室代码",)),
