@@ -41,8 +41,9 @@ lint: install ## ruff, ruff format, mypy, import-linter, migrations and translat
 	JICAI_HOME=$$(mktemp -d) $(BIN)/jicai makemigrations --check --dry-run
 	$(BIN)/python scripts/check_messages.py
 
-pytest: install ## run the test suite (DATABASE_URL=postgres://… to run it on PostgreSQL)
-	$(BIN)/pytest -q -p no:cacheprovider
+pytest: install ## run the test suite (DATABASE_URL=postgres://… to run it on PostgreSQL); policy/ must stay at 100% branch coverage
+	COVERAGE_FILE=$${COVERAGE_FILE:-$$(mktemp -u)} $(BIN)/pytest -q -p no:cacheprovider \
+		--cov=jicai.policy --cov-branch --cov-report=term:skip-covered --cov-fail-under=100
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

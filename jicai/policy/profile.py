@@ -135,8 +135,11 @@ class DaysAfterAcceptance(_Strict):
 
 
 class GradeRow(_Strict):
+    """Points at or above (inclusive) or strictly above ``min_points``; no minimum = catch-all."""
+
     grade: str = Field(min_length=1, max_length=4)
-    min_points: Decimal
+    min_points: Decimal | None = None
+    inclusive: bool = True
     share: Share
 
 
@@ -179,8 +182,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         Annotated[EndOfNextMonth | DaysAfterAcceptance, Field(discriminator="kind")],
         "deadline for paying suppliers after acceptance (R-E1)",
     ),
-    "settlement.monitoring_months": (Annotated[int, Field(ge=1, le=12)], "monitoring period length (R-E3)"),
-    "settlement.settlement_months": (Annotated[int, Field(ge=1, le=12)], "settlement period length (R-E3)"),
+    "settlement.monitoring_months": (Literal[1, 3, 6, 12], "monitoring period length in months (R-E3)"),
+    "settlement.settlement_months": (Literal[1, 3, 6, 12], "settlement period length in months (R-E3)"),
     "settlement.reserve_share": (Share, "share held back as reserve until clearing (预留金, R-E3)"),
     "payment_standard.threshold_multiple": (PositiveDecimal, "non-selected above this × winning price (R-F3)"),
     "payment_standard.first_year_cut": (Share, "first-year cut of a high-priced non-selected product (R-F3)"),
@@ -194,6 +197,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "department_targets.reference_months": (Annotated[int, Field(ge=1, le=36)], "history window (R-H3)"),
     "department_targets.granularity": (Literal["month", "quarter", "half_year"], "target slices (R-H3)"),
     "surplus.grade_table": (list[GradeRow], "retained share by appraisal grade (R-G1)"),
+    "surplus.overspend_institution_share": (
+        Share | None,
+        "institution's share of a reasonable overspend (合理超支分担, R-G1); none = not shared",
+    ),
     "surplus.internal_split": (InternalSplit, "split of retained funds inside a hospital (R-G3)"),
     "surplus.fund_payment_ratio": (Share, "fund's payment ratio in the surplus budget (R-G1)"),
     "surplus.insured_share": (Share, "share of insured patients in the surplus budget (R-G1)"),
