@@ -75,7 +75,7 @@ def test_check_reports_each_problem_and_exits_1(tmp_path: Path) -> None:
     bad.write_text(
         'name = "mine"\nlevel = "city"\nparent = "national"\nregion_code = "4601"\n'
         '[[versions]]\neffective_from = "2024-01-01"\n'
-        '[versions.prepayment.tranches]\n'
+        "[versions.prepayment.tranches]\n"
         'value = [{share = "0.6", trigger = "start"}, {share = "0.6", trigger = "completion"}]\n'
         'source = "x"\nconfirmed = true\n',
         encoding="utf-8",
