@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "jicai.catalog",
     "jicai.programme",
     "jicai.imports",
+    "jicai.facts",
     "jicai.web",
     "jicai.cli",
 ]

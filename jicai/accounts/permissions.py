@@ -26,6 +26,10 @@ class Resource(enum.StrEnum):
     SELECTED = "selected"
     NON_SELECTED = "non_selected"
     AGREEMENT = "agreement"
+    PURCHASE = "purchase"
+    PAYMENT = "payment"
+    DISPENSING = "dispensing"
+    REPORT = "report"
     USER = "user"
     AUDIT = "audit"
     IMPORT_RUN = "import_run"
@@ -86,7 +90,8 @@ ROLE_LEVEL = {
 
 MASTER = (Resource.INSTITUTION, Resource.DEPARTMENT, Resource.COMPANY, Resource.PRODUCT, Resource.PRICE_LIST)
 PROGRAMME = (Resource.BATCH, Resource.ITEM, Resource.SELECTED, Resource.NON_SELECTED, Resource.AGREEMENT)
-ALL_DATA = MASTER + PROGRAMME
+ACTIVITY = (Resource.PURCHASE, Resource.PAYMENT, Resource.DISPENSING)
+ALL_DATA = MASTER + PROGRAMME + ACTIVITY + (Resource.REPORT,)
 
 
 def _grant(level: Level, resources: tuple[Resource, ...], verbs: tuple[Verb, ...]) -> set[str]:
@@ -111,16 +116,16 @@ ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
     RoleName.BUREAU_VIEWER: frozenset(_grant(Level.REGION, ALL_DATA, (Verb.READ,))),
     RoleName.VBP_OFFICE: frozenset(
         _HOSPITAL_READ
-        | _grant(Level.INSTITUTION, (Resource.DEPARTMENT,), _RW)
+        | _grant(Level.INSTITUTION, (Resource.DEPARTMENT, Resource.PURCHASE, Resource.DISPENSING), _RW)
         | _grant(Level.INSTITUTION, (Resource.IMPORT_RUN,), (Verb.READ,))
     ),
-    RoleName.PHARMACY: frozenset(_HOSPITAL_READ),
+    RoleName.PHARMACY: frozenset(_HOSPITAL_READ | _grant(Level.INSTITUTION, (Resource.DISPENSING,), _RW)),
     RoleName.MEDICAL_AFFAIRS: frozenset(_HOSPITAL_READ),
-    RoleName.FINANCE: frozenset(_HOSPITAL_READ),
+    RoleName.FINANCE: frozenset(_HOSPITAL_READ | _grant(Level.INSTITUTION, (Resource.PAYMENT,), _RW)),
     RoleName.PERFORMANCE: frozenset(_HOSPITAL_READ),
     RoleName.IT: frozenset(
         _HOSPITAL_READ
-        | _grant(Level.INSTITUTION, (Resource.DEPARTMENT,), _RW)
+        | _grant(Level.INSTITUTION, (Resource.DEPARTMENT, *ACTIVITY), _RW)
         | _grant(Level.INSTITUTION, (Resource.USER,), (Verb.READ, Verb.MANAGE))
         | _grant(Level.INSTITUTION, (Resource.AUDIT, Resource.IMPORT_RUN), (Verb.READ,))
     ),
@@ -135,6 +140,8 @@ ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
                 Resource.BATCH,
                 Resource.ITEM,
                 Resource.SELECTED,
+                Resource.DISPENSING,
+                Resource.REPORT,
             ),
             (Verb.READ,),
         )

@@ -939,6 +939,11 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+def register(spec: DatasetSpec) -> None:
+    """Add a dataset defined elsewhere (the activity facts) to the shared registry."""
+    DATASETS[spec.name] = spec
+
+
 def get_spec(name: str) -> DatasetSpec:
     """The spec for a dataset name (English, with - or _), e.g. ``non-selected``."""
     key = name.strip().lower().replace("-", "_")

@@ -206,6 +206,7 @@ def run_import(
         result.total_rows = len(table.rows)
         return _finish(spec, result, scope, data)
     options["dry_run"] = dry_run
+    options["present_columns"] = set(columns.values())
     result.total_rows = len(table.rows)
     with use_scope(scope), transaction.atomic():
         rows = _validate(
@@ -218,22 +219,49 @@ def run_import(
             result=result,
             progress=progress,
         )
-        plan = _plan(spec, rows, scope, result, present=set(columns.values()))
-        plan.side_changes = ctx_changes(options)
-        result.rejected = len({i.line for i in result.errors})
-        result.created, result.updated = len(plan.creates), len(plan.updates)
-        if dry_run:
-            result.status = ImportStatus.DRY_RUN
-            transaction.set_rollback(True)
-        elif result.rejected and not load_valid:
-            result.status = ImportStatus.REJECTED
-            result.created = result.updated = 0  # nothing was written
-            transaction.set_rollback(True)
+        if hasattr(spec, "fact_table"):
+            _import_facts(spec, rows, scope, result, data, dry_run=dry_run, load_valid=load_valid)
         else:
-            result.status = ImportStatus.PARTIAL if result.rejected else ImportStatus.APPLIED
-            run = _record_run(spec, result, scope, data)
-            _write(spec, plan, scope, run)
+            _import_records(
+                spec,
+                rows,
+                scope=scope,
+                result=result,
+                data=data,
+                options=options,
+                dry_run=dry_run,
+                load_valid=load_valid,
+            )
     return _finish(spec, result, scope, data)
+
+
+def _import_records(
+    spec: DatasetSpec,
+    rows: list[_Row],
+    *,
+    scope: Scope,
+    result: ImportResult,
+    data: bytes,
+    options: dict[str, Any],
+    dry_run: bool,
+    load_valid: bool,
+) -> None:
+    """Master and programme data: plan against stored records by natural key, then write."""
+    plan = _plan(spec, rows, scope, result, present=set(options["present_columns"]))
+    plan.side_changes = ctx_changes(options)
+    result.rejected = len({i.line for i in result.errors})
+    result.created, result.updated = len(plan.creates), len(plan.updates)
+    if dry_run:
+        result.status = ImportStatus.DRY_RUN
+        transaction.set_rollback(True)
+    elif result.rejected and not load_valid:
+        result.status = ImportStatus.REJECTED
+        result.created = result.updated = 0  # nothing was written
+        transaction.set_rollback(True)
+    else:
+        result.status = ImportStatus.PARTIAL if result.rejected else ImportStatus.APPLIED
+        run = _record_run(spec, result, scope, data)
+        _write(spec, plan, scope, run)
 
 
 def ctx_changes(options: dict[str, Any]) -> list[audit.Change]:
@@ -426,6 +454,56 @@ def _write(spec: DatasetSpec, plan: _Plan, scope: Scope, run: ImportRun) -> None
     if plan.updates:
         manager.bulk_update(plan.updates, plan.update_fields, batch_size=1000)
     audit.record(scope, [*plan.side_changes, *plan.changes])
+
+
+def _import_facts(
+    spec: Any, rows: list[_Row], scope: Scope, result: ImportResult, data: bytes, *, dry_run: bool, load_valid: bool
+) -> None:
+    """Activity data goes to the Delta fact store: one MERGE commit, one audit entry per import.
+
+    The ImportRun is created first so its id is stamped on every line; if the Delta commit fails the
+    database transaction rolls back with it. Old versions of corrected lines stay in Delta's history.
+    """
+    home = Path(settings.JICAI_HOME)
+    fields = [r.fields for r in rows]
+    result.rejected = len({i.line for i in result.errors})
+    if dry_run:
+        result.status = ImportStatus.DRY_RUN
+        result.created, result.updated, result.unchanged = spec.diff(fields, home)
+        transaction.set_rollback(True)
+        return
+    if result.rejected and not load_valid:
+        result.status = ImportStatus.REJECTED
+        transaction.set_rollback(True)
+        return
+    result.status = ImportStatus.PARTIAL if result.rejected else ImportStatus.APPLIED
+    run = _record_run(spec, result, scope, data)
+    outcome = spec.write(fields, home, run.pk)
+    result.created, result.updated, result.unchanged = outcome.inserted, outcome.updated, outcome.unchanged
+    with use_scope(Scope.system(scope.actor_name)):
+        ImportRun.objects.filter(pk=run.pk).update(
+            created=result.created, updated=result.updated, unchanged=result.unchanged
+        )
+    audit.record(
+        scope,
+        [
+            audit.Change(
+                "import",
+                f"facts.{spec.name}",
+                run.pk,
+                result.filename,
+                None,
+                {
+                    "rows": len(fields),
+                    "inserted": outcome.inserted,
+                    "updated": outcome.updated,
+                    "unchanged": outcome.unchanged,
+                    "delta_version": outcome.version,
+                },
+                {"dataset": spec.name, "import_run": run.pk, "file": result.filename},
+            )
+        ],
+    )
 
 
 def _record_run(spec: DatasetSpec, result: ImportResult, scope: Scope, data: bytes) -> ImportRun:
