@@ -99,9 +99,6 @@ def load_reference(scope: Scope) -> Reference:
             )
         )
         institutions = list(Institution.objects.values_list("code", "name", "region_code", "kind", "level"))
-        pack_sizes = dict(
-            Product.objects.filter(code__in=[a[10] for a in agreements if a[10]]).values_list("code", "pack_size")
-        )
     item_rows = []
     prices: dict[tuple[str, str], list[Decimal]] = {}
     product_price: dict[tuple[str, str], Decimal] = {}
