@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "jicai.programme",
     "jicai.imports",
     "jicai.facts",
+    "jicai.monitoring",
     "jicai.web",
     "jicai.cli",
 ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from ninja import File, Form, NinjaAPI, Schema
@@ -20,6 +23,7 @@ from jicai.imports.engine import ImportDenied, run_import
 from jicai.imports.export import CONTENT_TYPES, FORMATS, write_export
 from jicai.imports.mappings import MappingError, resolve_mapping
 from jicai.imports.spec import DatasetSpec
+from jicai.policy.profile import ProfileLibrary
 
 MAX_PAGE_SIZE = 500
 
@@ -259,3 +263,46 @@ def export_dataset(request: HttpRequest, name: str, format: str = "csv") -> File
     return FileResponse(
         buffer, content_type=CONTENT_TYPES[format], as_attachment=True, filename=f"{spec.name}.{format}"
     )
+
+
+class ReportOut(Schema):
+    report: str
+    as_of: str
+    count: int
+    rows: list[dict[str, Any]]
+
+
+@api.get("/reports/{name}", response={200: ReportOut, 404: ErrorOut}, tags=["reports"])
+def get_report(
+    request: HttpRequest,
+    name: str,
+    *,
+    as_of: str | None = None,
+    batch: str | None = None,
+    institution: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> Any:
+    """A computed report (progress, substitutes, payables, prepayments, settlements, alerts) in the caller's scope."""
+    from jicai.monitoring.reports import REPORT_NAMES, ReportRequest, run_report, table_rows  # noqa: PLC0415
+
+    scope = _scope(request)
+    if name not in REPORT_NAMES:
+        return Status(
+            404, {"code": "report.unknown", "message_zh": "未知的报表", "message_en": f"unknown report {name}"}
+        )
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    except ValueError as exc:
+        raise HttpError(400, "as_of must be a date like 2026-01-31") from exc
+    home = Path(settings.JICAI_HOME)
+    table = run_report(
+        name,
+        scope,
+        ReportRequest(as_of=day, batch=batch, institution=institution),
+        home=home,
+        profiles=ProfileLibrary([home / "profiles"]),
+    )
+    limit = max(1, min(limit, 10000))
+    rows = table_rows(table.slice(max(offset, 0), limit))
+    return Status(200, {"report": name, "as_of": day.isoformat(), "count": table.num_rows, "rows": rows})

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from jicai.core.tenancy import Level, Scope, ScopeError
-from jicai.facts.schemas import FACT_TABLES, FactTable
+from jicai.facts.schemas import FACT_TABLES, ROLLUP_TABLES, FactTable
 from jicai.facts.store import snapshot_files
 
 _SAFE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -65,7 +65,7 @@ class FactQuery:
         self.home = Path(home)
         self.versions: dict[str, int | None] = {}
         self.con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
-        for table in FACT_TABLES.values():
+        for table in (*FACT_TABLES.values(), *ROLLUP_TABLES.values()):
             version, files = snapshot_files(self.home, table)
             self.versions[table.name] = version
             self.con.execute(f"CREATE VIEW {table.name} AS {self._source(table, files)}")
@@ -87,7 +87,7 @@ class FactQuery:
         self, name: str, data: pa.Table | Sequence[Mapping[str, Any]], schema: pa.Schema | None = None
     ) -> None:
         """Make reference rows (from the database, already scoped) available to SQL as ``name``."""
-        if not _SAFE.match(name) or name in FACT_TABLES:
+        if not _SAFE.match(name) or name in FACT_TABLES or name in ROLLUP_TABLES:
             raise ValueError(f"bad relation name {name!r}")
         table = data if isinstance(data, pa.Table) else pa.Table.from_pylist(list(data), schema=schema)
         self.con.register(name, table)
@@ -101,7 +101,7 @@ class FactQuery:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def arrow(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
-        return self.con.execute(query, params or []).to_arrow_table()
+        return self.con.sql(query, params=params).to_arrow_table()
 
     def close(self) -> None:
         self.con.close()

@@ -98,3 +98,24 @@ DISPENSING = FactTable(
 )
 
 FACT_TABLES: dict[str, FactTable] = {t.name: t for t in (PURCHASES, PAYMENTS, DISPENSING)}
+
+# Derived, rebuilt by the cycle month by month: accepted purchases summed per institution, product
+# and acceptance day. Same columns the computations read from ``purchases``, so either can feed them.
+PURCHASES_DAILY = FactTable(
+    name="purchases_daily",
+    key="",
+    month_from=("accepted_on",),
+    schema=pa.schema(
+        [
+            ("institution_code", pa.string()),
+            ("region_code", pa.string()),
+            ("product_code", pa.string()),
+            ("accepted_on", pa.date32()),
+            ("qty", QTY),
+            ("amount", MONEY),
+            ("lines", pa.int64()),
+            ("month", pa.string()),
+        ]
+    ),
+)
+ROLLUP_TABLES: dict[str, FactTable] = {PURCHASES_DAILY.name: PURCHASES_DAILY}

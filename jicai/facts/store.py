@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from jicai.facts.schemas import FACT_TABLES, FactTable
+from jicai.facts.schemas import FACT_TABLES, ROLLUP_TABLES, FactTable
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class UpsertResult:
 
 
 def table_path(home: Path, table: FactTable) -> Path:
-    return Path(home) / "facts" / table.name
+    folder = "rollups" if table.name in ROLLUP_TABLES else "facts"
+    return Path(home) / folder / table.name
 
 
 def open_table(home: Path, table: FactTable) -> DeltaTable | None:

@@ -1,0 +1,484 @@
+"""Alert candidates derived from the computed tables (pure: no storage, no I/O).
+
+Each candidate says what is wrong, with the numbers, and what to do, in Chinese and English. Its
+``key`` names the underlying situation, not the run, so the cycle can store candidates idempotently
+(``jicai.monitoring.cycle.store_alerts`` upserts by key and resolves keys no longer raised):
+
+- ``behind:{batch}:{item}:{institution}:{year}`` — an agreement year behind schedule (R-L1);
+- ``cap:{batch}:{item}:{institution}:{since}`` — non-selected cap exceeded since month ``since`` (R-D2);
+  a new breach after the cap was back in bounds gets a new key;
+- ``growth:{batch}:{item}:{institution}:{month}`` — substitute growth in a month (R-H7);
+- ``overdue:{institution}`` — supplier payments overdue (R-E1);
+- ``tranche:{batch}:{item}:{institution}:{year}:{tranche}`` — a prepayment tranche fired (R-E2).
+
+Tables may give readable names in optional columns (``institution_name``, ``generic_name``) or via
+``Labels``; otherwise codes are shown. ``region_code`` comes from the row, then ``Labels``, then the
+institution code itself (national medical institution codes are "H" + 6-digit region + serial).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from jicai.policy.money import round_fen
+from jicai.policy.prepayment import AnyOf, Clearing, Completion, PeriodShare, Start, Trigger, VolumeShare, parse_trigger
+
+BEHIND = "behind_schedule"
+CAP = "cap_exceeded"
+GROWTH = "substitute_growth"
+OVERDUE = "overdue_payment"
+TRANCHE = "tranche_fired"
+
+CRITICAL = "critical"
+WARNING = "warning"
+INFO = "info"
+
+DEFAULT_BEHIND_RATIO = Decimal("0.90")
+#: Overdue longer than this many days is critical rather than a warning.
+CRITICAL_OVERDUE_DAYS = 30
+
+_INSTITUTION_CODE = re.compile(r"^H(\d{6})\d{5}$")
+
+
+@dataclass(frozen=True)
+class AlertCandidate:
+    kind: str
+    key: str
+    institution_code: str
+    region_code: str
+    batch_code: str | None
+    item_code: str | None
+    severity: str
+    message_zh: str
+    message_en: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Optional readable names: institution code → name / region code, (batch, item) → generic name."""
+
+    institutions: Mapping[str, str] = field(default_factory=dict)
+    regions: Mapping[str, str] = field(default_factory=dict)
+    items: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_reference(cls, reference: Any, items: Mapping[tuple[str, str], str] | None = None) -> Labels:
+        """From ``jicai.monitoring.reference.Reference`` (institution names and regions)."""
+        rows = reference.institutions.to_pylist()
+        return cls(
+            institutions={r["institution_code"]: r["institution_name"] for r in rows},
+            regions={r["institution_code"]: r["region_code"] for r in rows},
+            items=dict(items or {}),
+        )
+
+
+_NO_LABELS = Labels()
+
+
+# --------------------------------------------------------------------------------------------------
+# Formatting
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def _pct(value: Any) -> str:
+    """A ratio as a percentage with at most one decimal (0.25 → "25%", 0.125 → "12.5%")."""
+    number = _dec(value)
+    if number is None:
+        return "—"
+    shown = (number * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    text = format(shown, "f")
+    return (text[:-2] if text.endswith(".0") else text) + "%"
+
+
+def _qty(value: Any) -> str:
+    number = _dec(value)
+    if number is None:
+        return "—"
+    number = number.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
+    return format(number, ",f")
+
+
+def _money(value: Any) -> str:
+    number = _dec(value)
+    return "—" if number is None else format(round_fen(number), ",.2f")
+
+
+def _month(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()[:7]
+    return str(value)[:7]
+
+
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    return table.to_pylist() if table is not None else []
+
+
+def _institution(row: Mapping[str, Any], labels: Labels) -> str:
+    code = row["institution_code"]
+    return str(row.get("institution_name") or labels.institutions.get(code) or code)
+
+
+def _item(row: Mapping[str, Any], labels: Labels) -> str:
+    batch, item = row.get("batch_code"), row.get("item_code")
+    name = row.get("generic_name") or row.get("item_name") or labels.items.get((batch, item))  # type: ignore[arg-type]
+    return str(name) if name else f"{batch}/{item}"
+
+
+def _region(row: Mapping[str, Any], labels: Labels) -> str:
+    code = row["institution_code"]
+    if row.get("region_code"):
+        return str(row["region_code"])
+    if code in labels.regions:
+        return labels.regions[code]
+    match = _INSTITUTION_CODE.match(code or "")
+    return match.group(1) if match else ""
+
+
+def _group_latest(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Rows per (institution, batch, item), sorted by month."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["institution_code"], row["batch_code"], row["item_code"]), []).append(row)
+    for members in groups.values():
+        members.sort(key=lambda r: _month(r["month"]))
+    return groups
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules
+
+
+def _behind_ratio(setting: Decimal | Mapping[str, Decimal | tuple[Decimal, Decimal]], profile: str | None) -> Decimal:
+    if not isinstance(setting, Mapping):
+        return setting
+    value = setting.get(profile or "", DEFAULT_BEHIND_RATIO)
+    return value[0] if isinstance(value, tuple) else value
+
+
+def behind_schedule(
+    progress: pa.Table,
+    *,
+    behind_ratio: Decimal | Mapping[str, Decimal | tuple[Decimal, Decimal]] = DEFAULT_BEHIND_RATIO,
+    labels: Labels = _NO_LABELS,
+) -> list[AlertCandidate]:
+    """Agreement years whose status is 'behind' or 'at_risk' (R-L1).
+
+    "应达" (expected) = behind_ratio × elapsed share, the completion below which a year is behind;
+    ``behind_ratio`` is one number or a mapping by profile name, whose values may also be the
+    ``(behind_ratio, at_risk_ratio)`` pairs of ``progress.progress_thresholds`` (default 0.90, national).
+    """
+    out = []
+    for row in _rows(progress):
+        status = row.get("status")
+        if status not in ("behind", "at_risk"):
+            continue
+        ratio = _behind_ratio(behind_ratio, row.get("profile"))
+        elapsed = _dec(row.get("elapsed")) or Decimal(0)
+        expected = ratio * elapsed
+        agreed, counted = _dec(row.get("agreed_qty")), _dec(row.get("counted_qty")) or Decimal(0)
+        remaining = max((agreed or Decimal(0)) - counted, Decimal(0))
+        inst, item, year = _institution(row, labels), _item(row, labels), row.get("year")
+        worse = status == "at_risk"
+        zh_state = "严重落后于进度" if worse else "落后于进度"
+        en_state = "well behind schedule (at risk)" if worse else "behind schedule"
+        projected = row.get("projected_completion")
+        zh_projection = f"，按当前进度预计全年完成 {_pct(projected)}" if projected is not None else ""
+        en_projection = f"; at this pace {_pct(projected)} by year end" if projected is not None else ""
+        out.append(
+            AlertCandidate(
+                kind=BEHIND,
+                key=f"behind:{row['batch_code']}:{row['item_code']}:{row['institution_code']}:{year}",
+                institution_code=row["institution_code"],
+                region_code=_region(row, labels),
+                batch_code=row["batch_code"],
+                item_code=row["item_code"],
+                severity=CRITICAL if worse else WARNING,
+                message_zh=(
+                    f"{inst} {item} 第{year}协议年 完成率 {_pct(row.get('completion'))}，时间进度 {_pct(elapsed)}，"
+                    f"{zh_state}（应达 {_pct(expected)}）；尚需采购 {_qty(remaining)}（约定量 {_qty(agreed)}）"
+                    f"{zh_projection}。请核查采购计划，优先采购中选产品。"
+                ),
+                message_en=(
+                    f"{inst} {item} agreement year {year}: completion {_pct(row.get('completion'))}, "
+                    f"time elapsed {_pct(elapsed)}, {en_state} (expected {_pct(expected)}); {_qty(remaining)} still "
+                    f"to buy of {_qty(agreed)} agreed{en_projection}. Review the purchasing plan and buy the "
+                    "selected product first."
+                ),
+                data={
+                    "status": status,
+                    "year": year,
+                    "period_start": row.get("period_start"),
+                    "period_end": row.get("period_end"),
+                    "agreed_qty": agreed,
+                    "counted_qty": counted,
+                    "remaining_qty": remaining,
+                    "completion": _dec(row.get("completion")),
+                    "elapsed": elapsed,
+                    "expected_completion": expected,
+                    "projected_completion": _dec(projected),
+                    "profile": row.get("profile"),
+                },
+            )
+        )
+    return out
+
+
+def cap_exceeded(substitutes: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertCandidate]:
+    """Institution × item whose latest month has the non-selected cap exceeded (R-D2).
+
+    The key carries the first month of the current unbroken run of exceeded months, so the alert
+    stays one alert while the breach lasts and a later, separate breach is a new alert.
+    """
+    out = []
+    for (institution, batch, item), rows in sorted(_group_latest(_rows(substitutes)).items()):
+        latest = rows[-1]
+        if not latest.get("cap_exceeded"):
+            continue
+        since = _month(latest["month"])
+        for row in reversed(rows):
+            if not row.get("cap_exceeded"):
+                break
+            since = _month(row["month"])
+        month = _month(latest["month"])
+        inst, name = _institution(latest, labels), _item(latest, labels)
+        non_selected, selected = latest.get("cum_non_selected_qty"), latest.get("cum_selected_qty")
+        limit = _dec(latest.get("cap_limit"))
+        excess = (_dec(non_selected) or Decimal(0)) - (limit or Decimal(0))
+        out.append(
+            AlertCandidate(
+                kind=CAP,
+                key=f"cap:{batch}:{item}:{institution}:{since}",
+                institution_code=institution,
+                region_code=_region(latest, labels),
+                batch_code=batch,
+                item_code=item,
+                severity=CRITICAL,
+                message_zh=(
+                    f"{inst} {name} 截至 {month} 非中选产品累计用量 {_qty(non_selected)}，超过上限 {_qty(limit)}"
+                    f"（中选产品累计 {_qty(selected)}），超出 {_qty(excess)}，自 {since} 起超限。"
+                    "请暂停非中选产品采购，优先使用中选产品。"
+                ),
+                message_en=(
+                    f"{inst} {name}: by {month} non-selected use {_qty(non_selected)} exceeds the cap {_qty(limit)} "
+                    f"(selected {_qty(selected)}) by {_qty(excess)}, over the cap since {since}. Stop buying "
+                    "non-selected products and use the selected product first."
+                ),
+                data={
+                    "month": month,
+                    "since": since,
+                    "cum_selected_qty": _dec(selected),
+                    "cum_non_selected_qty": _dec(non_selected),
+                    "cap_limit": limit,
+                    "excess_qty": excess,
+                },
+            )
+        )
+    return out
+
+
+def substitute_growth(
+    substitutes: pa.Table,
+    *,
+    threshold: Decimal = Decimal("0.5"),
+    min_qty: Decimal = Decimal(100),
+    labels: Labels = _NO_LABELS,
+) -> list[AlertCandidate]:
+    """Latest month per institution × item whose month-on-month or year-on-year growth exceeds ``threshold``.
+
+    Growth is the table's ``mom_growth`` / ``yoy_growth``, which ``substitutes`` computes on
+    ``substitute_qty`` (what R-H7 watches; non-selected use is capped instead, see ``cap_exceeded``).
+    Months with less than ``min_qty`` substitute units are ignored (small numbers grow noisily).
+    """
+    out = []
+    for (institution, batch, item), rows in sorted(_group_latest(_rows(substitutes)).items()):
+        row = rows[-1]
+        non_selected = _dec(row.get("non_selected_qty")) or Decimal(0)
+        substitute = _dec(row.get("substitute_qty")) or Decimal(0)
+        if substitute < min_qty:
+            continue
+        hits = []
+        for column, zh, en in (("mom_growth", "环比", "month on month"), ("yoy_growth", "同比", "year on year")):
+            growth = _dec(row.get(column))
+            if growth is not None and growth > threshold:
+                hits.append((column, zh, en, growth))
+        if not hits:
+            continue
+        month = _month(row["month"])
+        inst, name = _institution(row, labels), _item(row, labels)
+        zh_growth = "，".join(f"{zh}增长 {_pct(g)}" for _, zh, _, g in hits)
+        en_growth = ", ".join(f"up {_pct(g)} {en}" for _, _, en, g in hits)
+        out.append(
+            AlertCandidate(
+                kind=GROWTH,
+                key=f"growth:{batch}:{item}:{institution}:{month}",
+                institution_code=institution,
+                region_code=_region(row, labels),
+                batch_code=batch,
+                item_code=item,
+                severity=WARNING,
+                message_zh=(
+                    f"{inst} {name} {month} 替代药品用量 {_qty(substitute)}，{zh_growth}（阈值 {_pct(threshold)}）；"
+                    f"同月非中选产品 {_qty(non_selected)}，中选产品占比 {_pct(row.get('selected_share'))}。"
+                    "请核查是否以替代药品代替中选产品。"
+                ),
+                message_en=(
+                    f"{inst} {name} {month}: substitute use {_qty(substitute)}, {en_growth} (threshold "
+                    f"{_pct(threshold)}); non-selected {_qty(non_selected)} in the month, selected share "
+                    f"{_pct(row.get('selected_share'))}. Check whether substitutes are replacing the selected product."
+                ),
+                data={
+                    "month": month,
+                    "non_selected_qty": non_selected,
+                    "substitute_qty": substitute,
+                    "selected_qty": _dec(row.get("selected_qty")),
+                    "selected_share": _dec(row.get("selected_share")),
+                    "mom_growth": _dec(row.get("mom_growth")),
+                    "yoy_growth": _dec(row.get("yoy_growth")),
+                    "threshold": threshold,
+                },
+            )
+        )
+    return out
+
+
+def overdue_payments(overdue: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertCandidate]:
+    """Institutions with overdue supplier payments, from ``payables.overdue_totals`` (R-E1).
+
+    Critical when the oldest overdue line is more than ``CRITICAL_OVERDUE_DAYS`` days late.
+    """
+    out = []
+    for row in _rows(overdue):
+        lines = row.get("overdue_lines") or 0
+        if lines <= 0:
+            continue
+        code = row["institution_code"]
+        inst = _institution(row, labels)
+        days = int(row.get("max_days_overdue") or 0)
+        amount, outstanding = row.get("overdue_amount"), row.get("outstanding")
+        out.append(
+            AlertCandidate(
+                kind=OVERDUE,
+                key=f"overdue:{code}",
+                institution_code=code,
+                region_code=_region(row, labels),
+                batch_code=None,
+                item_code=None,
+                severity=CRITICAL if days > CRITICAL_OVERDUE_DAYS else WARNING,
+                message_zh=(
+                    f"{inst} 有 {lines} 笔药品货款逾期未付，逾期金额 {_money(amount)} 元（未付合计 "
+                    f"{_money(outstanding)} 元），最长逾期 {days} 天。请按合同约定尽快向供应企业回款。"
+                ),
+                message_en=(
+                    f"{inst}: {lines} purchase lines unpaid past their due date, {_money(amount)} yuan overdue "
+                    f"({_money(outstanding)} yuan outstanding in all), the oldest {days} days late. Pay the "
+                    "suppliers as the contract requires."
+                ),
+                data={
+                    "lines": row.get("lines"),
+                    "overdue_lines": lines,
+                    "overdue_amount": _dec(amount),
+                    "outstanding": _dec(outstanding),
+                    "max_days_overdue": days,
+                },
+            )
+        )
+    return out
+
+
+def trigger_zh(trigger: Trigger | str) -> str:
+    """A tranche trigger in Chinese words ("累计采购量达到约定量的 50%")."""
+    t = parse_trigger(trigger) if isinstance(trigger, str) else trigger
+    if isinstance(t, Start):
+        return "协议期开始"
+    if isinstance(t, Completion):
+        return "完成约定采购量"
+    if isinstance(t, Clearing):
+        return "协议期结束清算"
+    if isinstance(t, VolumeShare):
+        return f"累计采购量达到约定量的 {_pct(t.share)}"
+    if isinstance(t, PeriodShare):
+        return f"协议期时间过 {_pct(t.share)}"
+    assert isinstance(t, AnyOf)
+    return "、".join(trigger_zh(m) for m in t.triggers) + "（先到者）"
+
+
+def tranche_fired(
+    prepayments: pa.Table, as_of: dt.date, *, within_days: int = 31, labels: Labels = _NO_LABELS
+) -> list[AlertCandidate]:
+    """Prepayment tranches that fired in the ``within_days`` days up to ``as_of`` (R-E2).
+
+    Tells the fund what to release (or, for a negative clearing, what the institution pays back).
+    """
+    out = []
+    for row in _rows(prepayments):
+        fired_on = row.get("fired_on")
+        if fired_on is None or row.get("tranche") is None or not 0 <= (as_of - fired_on).days <= within_days:
+            continue
+        inst, name, year, number = _institution(row, labels), _item(row, labels), row.get("year"), row["tranche"]
+        amount = _dec(row.get("amount")) or Decimal(0)
+        trigger = str(row.get("trigger") or "")
+        clearing = trigger == "clearing"
+        what_zh = trigger_zh(trigger) if trigger else ""
+        if clearing and amount < 0:
+            zh_act = f"年终清算：医疗机构应退回医保基金 {_money(-amount)} 元"
+            en_act = f"year-end clearing: the institution owes the fund {_money(-amount)} yuan"
+        elif clearing:
+            zh_act = f"年终清算：医保基金应拨付 {_money(amount)} 元"
+            en_act = f"year-end clearing: the fund pays {_money(amount)} yuan"
+        else:
+            zh_act = (
+                f"第{number}笔预付款 {_money(amount)} 元（约定金额 {_money(row.get('agreed_amount'))} 元的 "
+                f"{_pct(row.get('share'))}）应予拨付"
+            )
+            en_act = (
+                f"prepayment tranche {number} of {_money(amount)} yuan ({_pct(row.get('share'))} of the agreed "
+                f"{_money(row.get('agreed_amount'))} yuan) is due"
+            )
+        out.append(
+            AlertCandidate(
+                kind=TRANCHE,
+                key=f"tranche:{row['batch_code']}:{row['item_code']}:{row['institution_code']}:{year}:{number}",
+                institution_code=row["institution_code"],
+                region_code=_region(row, labels),
+                batch_code=row["batch_code"],
+                item_code=row["item_code"],
+                severity=INFO,
+                message_zh=(
+                    f"{inst} {name} 第{year}协议年：{what_zh}，已于 {fired_on} 触发，{zh_act}。"
+                    "请医保经办机构按规定办理。"
+                ),
+                message_en=(
+                    f"{inst} {name} agreement year {year}: trigger {trigger} fired on {fired_on}; {en_act}. "
+                    "The insurance agency should process it as the rules require."
+                ),
+                data={
+                    "agreement_id": row.get("agreement_id"),
+                    "year": year,
+                    "tranche": number,
+                    "trigger": trigger,
+                    "fired_on": fired_on,
+                    "amount": amount,
+                    "share": _dec(row.get("share")),
+                    "agreed_amount": _dec(row.get("agreed_amount")),
+                    "profile": row.get("profile"),
+                },
+            )
+        )
+    return out
