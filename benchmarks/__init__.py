@@ -1,0 +1,1 @@
+"""Province-scale benchmarks: a data generator, the hand-written DuckDB floor and a pandas baseline."""
