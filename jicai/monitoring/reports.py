@@ -51,12 +51,12 @@ def _profiles_of(reference: Any) -> set[str]:
 
 def _progress(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
     thresholds = progress_thresholds(profiles, _profiles_of(ref), req.as_of)
-    return progress(q, req.as_of, thresholds=thresholds, batch=req.batch, institution=req.institution)
+    return progress(q, req.as_of, thresholds=thresholds, batch=req.batch, institution=req.institution, ordered=True)
 
 
 def _departments(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
     thresholds = progress_thresholds(profiles, _profiles_of(ref), req.as_of)
-    return department_progress(q, req.as_of, thresholds=thresholds, institution=req.institution)
+    return department_progress(q, req.as_of, thresholds=thresholds, institution=req.institution, ordered=True)
 
 
 def _substitutes(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
@@ -64,7 +64,7 @@ def _substitutes(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref
     for name in _profiles_of(ref):
         cap = params.cap_params(profiles.resolve(name, req.as_of))
         caps[name] = cap.cap_ratio if cap else None
-    return substitutes(q, req.as_of, cap_ratio=caps, batch=req.batch, institution=req.institution)
+    return substitutes(q, req.as_of, cap_ratio=caps, batch=req.batch, institution=req.institution, ordered=True)
 
 
 def _payables(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
