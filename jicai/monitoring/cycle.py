@@ -15,9 +15,11 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
@@ -163,6 +165,36 @@ def store_alerts(candidates: list[alerts_rules.AlertCandidate], as_of: dt.date, 
     return {"alerts_created": len(created), "alerts_updated": len(changed), "alerts_resolved": resolved}
 
 
+GROWTH_THRESHOLD = Decimal("0.5")
+GROWTH_MIN_QTY = Decimal(100)
+
+
+def alert_inputs(prog: pa.Table, subs: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Only the rows an alert can come from, selected in DuckDB before any Python loop.
+
+    Province-wide the substitute table has millions of rows; the alert rules need the agreements
+    behind schedule, and the full history of the institution × item pairs whose latest month breaks
+    the cap or grows abnormally (the cap alert dates its episode from that history).
+    """
+    con = duckdb.connect()
+    try:
+        con.register("prog", prog)
+        con.register("subs", subs)
+        late = con.sql("SELECT * FROM prog WHERE status IN ('behind', 'at_risk')").to_arrow_table()
+        flagged = con.execute(
+            "WITH latest AS (SELECT institution_code, batch_code, item_code, max(month) AS month "
+            "FROM subs GROUP BY ALL), "
+            "hit AS (SELECT s.institution_code, s.batch_code, s.item_code FROM subs s "
+            "JOIN latest l USING (institution_code, batch_code, item_code, month) "
+            "WHERE s.cap_exceeded OR (s.substitute_qty >= ? AND (s.mom_growth > ? OR s.yoy_growth > ?))) "
+            "SELECT s.* FROM subs s JOIN hit USING (institution_code, batch_code, item_code)",
+            [GROWTH_MIN_QTY, GROWTH_THRESHOLD, GROWTH_THRESHOLD],
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return late, flagged
+
+
 def results_dir(home: Path) -> Path:
     return Path(home) / "results" / "latest"
 
@@ -224,16 +256,7 @@ def run_cycle(
     for name, table in (("progress", prog), ("substitutes", subs), ("overdue", overdue)):
         pq.write_table(table, out / f"{name}.parquet")
     tick = time.perf_counter()
-    labels = alerts_rules.Labels.from_reference(reference)
-    candidates = [
-        *alerts_rules.behind_schedule(prog, labels=labels, behind_ratio=thresholds),
-        *alerts_rules.cap_exceeded(subs, labels=labels),
-        *alerts_rules.substitute_growth(subs, labels=labels),
-        *alerts_rules.overdue_payments(overdue, labels=labels),
-    ]
-    alert_counts = store_alerts(
-        candidates, as_of, {"behind_schedule", "cap_exceeded", "substitute_growth", "overdue_payment"}
-    )
+    alert_counts = _alerts(reference, prog=prog, subs=subs, overdue=overdue, thresholds=thresholds, as_of=as_of)
     timings["alerts"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     counts = {
@@ -256,6 +279,26 @@ def run_cycle(
         timings=timings,
         counts=counts,
     )
+
+
+def _alerts(
+    reference: Reference,
+    *,
+    prog: pa.Table,
+    subs: pa.Table,
+    overdue: pa.Table,
+    thresholds: dict[str, Any],
+    as_of: dt.date,
+) -> dict[str, int]:
+    labels = alerts_rules.Labels.from_reference(reference)
+    late, flagged = alert_inputs(prog, subs)
+    candidates = [
+        *alerts_rules.behind_schedule(late, labels=labels, behind_ratio=thresholds),
+        *alerts_rules.cap_exceeded(flagged, labels=labels),
+        *alerts_rules.substitute_growth(flagged, labels=labels, threshold=GROWTH_THRESHOLD, min_qty=GROWTH_MIN_QTY),
+        *alerts_rules.overdue_payments(overdue, labels=labels),
+    ]
+    return store_alerts(candidates, as_of, {"behind_schedule", "cap_exceeded", "substitute_growth", "overdue_payment"})
 
 
 def read_result(home: Path, name: str) -> pa.Table | None:
