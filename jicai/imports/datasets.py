@@ -939,17 +939,25 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# Activity datasets (purchases, payments, dispensing) are imported with the same machinery but live
+# in the fact store, not the database: they are registered here by the facts app and are not listed
+# with the master data (they are read back through reports, not exported record by record).
+ACTIVITY: dict[str, DatasetSpec] = {}
+
+
 def register(spec: DatasetSpec) -> None:
-    """Add a dataset defined elsewhere (the activity facts) to the shared registry."""
-    DATASETS[spec.name] = spec
+    """Add an activity dataset defined in ``jicai.facts`` to the import registry."""
+    ACTIVITY[spec.name] = spec
 
 
 def get_spec(name: str) -> DatasetSpec:
     """The spec for a dataset name (English, with - or _), e.g. ``non-selected``."""
     key = name.strip().lower().replace("-", "_")
-    if key not in DATASETS:
-        raise KeyError(name)
-    return DATASETS[key]
+    if key in DATASETS:
+        return DATASETS[key]
+    if key in ACTIVITY:
+        return ACTIVITY[key]
+    raise KeyError(name)
 
 
 def cell_text(value: Any) -> Any:

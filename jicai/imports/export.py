@@ -25,6 +25,8 @@ CONTENT_TYPES = {
 
 def export_records(spec: DatasetSpec, scope: Scope) -> tuple[list[str], Iterator[dict[str, Any]]]:
     """Headers (canonical columns, then kept extra columns) and one dict per record."""
+    if hasattr(spec, "fact_table"):
+        raise ValueError(f"{spec.name} lines are read back through reports (jicai report), not exported")
     if not scope.can(spec.resource, "export"):
         raise ScopeError(f"{scope.label} may not export {spec.name}")
     with use_scope(scope):

@@ -75,8 +75,12 @@ def test_read_only_roles_hold_no_write_import_or_manage_permission() -> None:
     assert verbs(RoleName.BUREAU_VIEWER) == {"read"}
     assert verbs(RoleName.BUREAU_ANALYST) == {"read", "export"}
     assert verbs(RoleName.DEPARTMENT_HEAD) == {"read"}
-    for role in (RoleName.PHARMACY, RoleName.FINANCE, RoleName.LEADERSHIP, RoleName.PERFORMANCE):
+    for role in (RoleName.LEADERSHIP, RoleName.PERFORMANCE, RoleName.MEDICAL_AFFAIRS):
         assert verbs(role) == {"read", "export"}, role
+    # pharmacy and finance write only the activity data they own (HIS dispensing, supplier payments)
+    for role, resource in ((RoleName.PHARMACY, "dispensing"), (RoleName.FINANCE, "payment")):
+        writes = {p.split(":")[1] for p in ROLE_PERMISSIONS[role] if p.rsplit(":", 1)[1] in {"write", "import"}}
+        assert writes == {resource}, role
 
 
 def test_only_bureau_admin_and_hospital_it_manage_users() -> None:
@@ -85,9 +89,10 @@ def test_only_bureau_admin_and_hospital_it_manage_users() -> None:
 
 
 def test_hospital_roles_may_not_import_master_or_programme_data_except_departments() -> None:
+    # a hospital loads its own departments and its own activity lines, never shared or bureau data
     for role in HOSPITAL_ROLES:
         imports = {p.split(":")[1] for p in ROLE_PERMISSIONS[role] if p.endswith(":import")}
-        assert imports <= {"department"}, role
+        assert imports <= {"department", "purchase", "payment", "dispensing"}, role
 
 
 def test_user_scopes_carry_the_territory(tenants: Tenants) -> None:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from jicai.imports.datasets import DATASETS
+from jicai.imports.datasets import ACTIVITY, DATASETS
 from jicai.imports.mappings import available_mappings
 
 
@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = "List the datasets, their columns (key columns marked *) and the header mappings."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for spec in DATASETS.values():
+        for spec in (*DATASETS.values(), *ACTIVITY.values()):
             self.stdout.write(self.style.MIGRATE_HEADING(f"{spec.name}  {spec.label} / {spec.label_en}"))
             for col in spec.columns:
                 mark = "*" if col.key else ("!" if col.required else " ")

@@ -42,3 +42,5 @@ class Command(JicaiCommand):
                 sys.stdout.flush()
         except ScopeError as exc:
             raise CommandError(f"权限不足 / not allowed: {exc}", returncode=EXIT_REJECTED) from exc
+        except ValueError as exc:
+            raise UsageError(f"明细数据请用 jicai report 导出 / {exc}") from exc

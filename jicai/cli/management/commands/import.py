@@ -24,7 +24,7 @@ class Command(JicaiCommand):
 
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
-        parser.add_argument("dataset", help=f"one of: {', '.join(DATASETS)}")
+        parser.add_argument("dataset", help=f"one of: {', '.join(DATASETS)}, purchases, payments, dispensing")
         parser.add_argument("file", help="CSV (UTF-8 / GB18030), XLSX or XLS")
         parser.add_argument("--dry-run", action="store_true", help="check and report, change nothing")
         parser.add_argument("--load-valid", action="store_true", help="load the valid rows even when some are rejected")
