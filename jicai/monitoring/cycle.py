@@ -181,14 +181,14 @@ def alert_inputs(prog: pa.Table, subs: pa.Table) -> tuple[pa.Table, pa.Table]:
         con.register("prog", prog)
         con.register("subs", subs)
         late = con.sql("SELECT * FROM prog WHERE status IN ('behind', 'at_risk')").to_arrow_table()
-        flagged = con.execute(
+        flagged = con.sql(
             "WITH latest AS (SELECT institution_code, batch_code, item_code, max(month) AS month "
             "FROM subs GROUP BY ALL), "
             "hit AS (SELECT s.institution_code, s.batch_code, s.item_code FROM subs s "
             "JOIN latest l USING (institution_code, batch_code, item_code, month) "
             "WHERE s.cap_exceeded OR (s.substitute_qty >= ? AND (s.mom_growth > ? OR s.yoy_growth > ?))) "
             "SELECT s.* FROM subs s JOIN hit USING (institution_code, batch_code, item_code)",
-            [GROWTH_MIN_QTY, GROWTH_THRESHOLD, GROWTH_THRESHOLD],
+            params=[GROWTH_MIN_QTY, GROWTH_THRESHOLD, GROWTH_THRESHOLD],
         ).to_arrow_table()
     finally:
         con.close()
