@@ -49,27 +49,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
-from jicai.facts.schemas import DISPENSING, MONEY, PAYMENTS, PRICE, PURCHASES, QTY, FactTable
+from jicai.facts.schemas import (
+    AGREEMENTS,
+    DISPENSING,
+    INSTITUTIONS,
+    ITEM_PRODUCTS,
+    MONEY,
+    PAYMENTS,
+    PRICE,
+    PURCHASES,
+    QTY,
+    FactTable,
+)
 from jicai.facts.store import append, table_path
 
-# Copies of jicai.monitoring.reference's schemas: that module needs Django, this one must not.
-# tests/benchmarks checks that they stay equal.
-AGREEMENTS = pa.schema(
-    [
-        ("agreement_id", pa.int64()),
-        ("batch_code", pa.string()),
-        ("item_code", pa.string()),
-        ("institution_code", pa.string()),
-        ("region_code", pa.string()),
-        ("year", pa.int32()),
-        ("period_start", pa.date32()),
-        ("period_end", pa.date32()),
-        ("agreed_qty", QTY),
-        ("unit_price", PRICE),
-        ("profile", pa.string()),
-    ]
-)
-ITEM_PRODUCTS = pa.schema(
+PRODUCTS = pa.schema(
     [
         ("batch_code", pa.string()),
         ("item_code", pa.string()),
@@ -77,15 +71,6 @@ ITEM_PRODUCTS = pa.schema(
         ("kind", pa.string()),
         ("conversion", QTY),
         ("unit_price", PRICE),
-    ]
-)
-INSTITUTIONS = pa.schema(
-    [
-        ("institution_code", pa.string()),
-        ("institution_name", pa.string()),
-        ("region_code", pa.string()),
-        ("kind", pa.string()),
-        ("level", pa.int32()),
     ]
 )
 PRODUCTS = pa.schema(

@@ -119,3 +119,43 @@ PURCHASES_DAILY = FactTable(
     ),
 )
 ROLLUP_TABLES: dict[str, FactTable] = {PURCHASES_DAILY.name: PURCHASES_DAILY}
+
+
+# Reference rows the computations join with the facts (built from the database by
+# jicai.monitoring.reference, or written by the benchmark generator, which must not need Django).
+AGREEMENTS = pa.schema(
+    [
+        ("agreement_id", pa.int64()),
+        ("batch_code", pa.string()),
+        ("item_code", pa.string()),
+        ("institution_code", pa.string()),
+        ("region_code", pa.string()),
+        ("year", pa.int32()),
+        ("period_start", pa.date32()),
+        ("period_end", pa.date32()),
+        ("agreed_qty", QTY),
+        ("unit_price", PRICE),
+        ("profile", pa.string()),
+    ]
+)
+
+ITEM_PRODUCTS = pa.schema(
+    [
+        ("batch_code", pa.string()),
+        ("item_code", pa.string()),
+        ("product_code", pa.string()),
+        ("kind", pa.string()),  # selected | same_generic | substitute
+        ("conversion", QTY),
+        ("unit_price", PRICE),  # winning price per minimum unit for selected products
+    ]
+)
+
+INSTITUTIONS = pa.schema(
+    [
+        ("institution_code", pa.string()),
+        ("institution_name", pa.string()),
+        ("region_code", pa.string()),
+        ("kind", pa.string()),
+        ("level", pa.int32()),
+    ]
+)

@@ -12,48 +12,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import pyarrow as pa
 
 from jicai.core.tenancy import Scope, use_scope
-from jicai.facts.schemas import PRICE, QTY
+from jicai.facts.schemas import AGREEMENTS, INSTITUTIONS, ITEM_PRODUCTS
 from jicai.organizations.models import Institution
 from jicai.programme.models import Agreement, NonSelectedProduct, SelectedProduct
 
 UNIT = Decimal("0.0001")
-
-AGREEMENTS = pa.schema(
-    [
-        ("agreement_id", pa.int64()),
-        ("batch_code", pa.string()),
-        ("item_code", pa.string()),
-        ("institution_code", pa.string()),
-        ("region_code", pa.string()),
-        ("year", pa.int32()),
-        ("period_start", pa.date32()),
-        ("period_end", pa.date32()),
-        ("agreed_qty", QTY),
-        ("unit_price", PRICE),
-        ("profile", pa.string()),
-    ]
-)
-
-ITEM_PRODUCTS = pa.schema(
-    [
-        ("batch_code", pa.string()),
-        ("item_code", pa.string()),
-        ("product_code", pa.string()),
-        ("kind", pa.string()),  # selected | same_generic | substitute
-        ("conversion", QTY),
-        ("unit_price", PRICE),  # winning price per minimum unit for selected products
-    ]
-)
-
-INSTITUTIONS = pa.schema(
-    [
-        ("institution_code", pa.string()),
-        ("institution_name", pa.string()),
-        ("region_code", pa.string()),
-        ("kind", pa.string()),
-        ("level", pa.int32()),
-    ]
-)
 
 
 def winning_unit_price(winning_price: Decimal, pack_size: int | None) -> Decimal | None:

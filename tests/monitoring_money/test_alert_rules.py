@@ -17,53 +17,16 @@ from jicai.monitoring.alerts_rules import (
     tranche_fired,
     trigger_zh,
 )
+from jicai.monitoring.progress import PROGRESS_COLUMNS
+from jicai.monitoring.substitutes import SUBSTITUTE_COLUMNS
 
 D = Decimal
 INST = "H46010800001"
 INST2 = "H46020000002"
 LABELS = Labels(institutions={INST: "海南省人民医院"}, items={("HN-N7", "A01"): "阿托伐他汀"})
 
-PROGRESS_COLUMNS = [
-    "batch_code",
-    "item_code",
-    "institution_code",
-    "region_code",
-    "year",
-    "period_start",
-    "period_end",
-    "agreed_qty",
-    "counted_qty",
-    "completion",
-    "elapsed",
-    "status",
-    "projected_qty",
-    "projected_completion",
-    "over_volume_qty",
-    "profile",
-]
-SUBSTITUTE_COLUMNS = [
-    "institution_code",
-    "batch_code",
-    "item_code",
-    "month",
-    "selected_qty",
-    "non_selected_qty",
-    "substitute_qty",
-    "exempt_qty",
-    "total_qty",
-    "selected_share",
-    "non_selected_share",
-    "substitute_share",
-    "mom_growth",
-    "yoy_growth",
-    "cum_selected_qty",
-    "cum_non_selected_qty",
-    "cap_limit",
-    "cap_exceeded",
-]
 
-
-def _table(columns: list[str], rows: list[dict[str, Any]]) -> pa.Table:
+def _table(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
 
 
