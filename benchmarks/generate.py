@@ -65,16 +65,6 @@ from jicai.facts.store import append, table_path
 
 PRODUCTS = pa.schema(
     [
-        ("batch_code", pa.string()),
-        ("item_code", pa.string()),
-        ("product_code", pa.string()),
-        ("kind", pa.string()),
-        ("conversion", QTY),
-        ("unit_price", PRICE),
-    ]
-)
-PRODUCTS = pa.schema(
-    [
         ("code", pa.string()),
         ("generic_name", pa.string()),
         ("dosage_form", pa.string()),
