@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from jicai.core.tenancy import Scope
@@ -39,7 +40,10 @@ class JicaiCommand(BaseCommand):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise UsageError(f"no active user {username!r}")
-        return user.scope()
+        try:
+            return user.scope()
+        except (ValueError, ValidationError) as exc:  # an account without a valid territory acts nowhere
+            raise UsageError(f"user {username!r} has no valid territory: {exc}") from exc
 
     @staticmethod
     def interactive() -> bool:

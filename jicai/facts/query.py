@@ -21,13 +21,13 @@ from jicai.core.tenancy import Level, Scope, ScopeError
 from jicai.facts.schemas import FACT_TABLES, ROLLUP_TABLES, FactTable
 from jicai.facts.store import snapshot_files
 
-_SAFE = re.compile(r"^[A-Za-z0-9_]+$")
+_SAFE = re.compile(r"[A-Za-z0-9_]+")
 DEFAULT_THREADS = 2
 DEFAULT_MEMORY = "3GB"
 
 
 def _literal(text: str) -> str:
-    if not _SAFE.match(text):
+    if not _SAFE.fullmatch(text):
         raise ScopeError(f"unsafe scope value {text!r}")
     return f"'{text}'"
 
@@ -43,8 +43,14 @@ def scope_predicate(scope: Scope, table: FactTable) -> str:
     if not scope.institution_code:
         raise ScopeError("hospital scope without an institution")
     condition = f"institution_code = {_literal(scope.institution_code)}"
-    if scope.level is Level.DEPARTMENT and "department_code" in table.columns:
-        condition += f" AND department_code = {_literal(scope.department_code)}"
+    if scope.level is Level.DEPARTMENT:
+        if not scope.department_code:
+            raise ScopeError("department scope without a department")
+        department = _literal(scope.department_code)
+        if "department_code" not in table.columns:
+            # A department sees its own dispensing only: purchases and payments are the hospital's.
+            return "FALSE"
+        condition += f" AND department_code = {department}"
     return condition
 
 
@@ -65,10 +71,14 @@ class FactQuery:
         self.home = Path(home)
         self.versions: dict[str, int | None] = {}
         self.con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
-        for table in (*FACT_TABLES.values(), *ROLLUP_TABLES.values()):
-            version, files = snapshot_files(self.home, table)
-            self.versions[table.name] = version
-            self.con.execute(f"CREATE VIEW {table.name} AS {self._source(table, files)}")
+        try:
+            for table in (*FACT_TABLES.values(), *ROLLUP_TABLES.values()):
+                version, files = snapshot_files(self.home, table)
+                self.versions[table.name] = version
+                self.con.execute(f"CREATE VIEW {table.name} AS {self._source(table, files)}")
+        except BaseException:
+            self.con.close()
+            raise
 
     def _source(self, table: FactTable, files: Sequence[str]) -> str:
         where = scope_predicate(self.scope, table)
@@ -83,11 +93,24 @@ class FactQuery:
             f"WHERE {where}"
         )
 
+    def files_view(self, view: str, table: str, files: Sequence[str]) -> None:
+        """Create (or replace) ``view`` over exactly ``files`` of ``table``, scoped like its main view.
+
+        Incremental computations read only the files a Delta commit added, or an older snapshot's;
+        those reads get the same scope predicate and columns as ``table`` itself, so they fail closed too.
+        """
+        fact = FACT_TABLES.get(table) or ROLLUP_TABLES.get(table)
+        if fact is None:
+            raise ValueError(f"unknown fact table {table!r}")
+        if not _SAFE.fullmatch(view) or view in FACT_TABLES or view in ROLLUP_TABLES:
+            raise ValueError(f"bad view name {view!r}")
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS {self._source(fact, files)}")
+
     def register(
         self, name: str, data: pa.Table | Sequence[Mapping[str, Any]], schema: pa.Schema | None = None
     ) -> None:
         """Make reference rows (from the database, already scoped) available to SQL as ``name``."""
-        if not _SAFE.match(name) or name in FACT_TABLES or name in ROLLUP_TABLES:
+        if not _SAFE.fullmatch(name) or name in FACT_TABLES or name in ROLLUP_TABLES:
             raise ValueError(f"bad relation name {name!r}")
         table = data if isinstance(data, pa.Table) else pa.Table.from_pylist(list(data), schema=schema)
         self.con.register(name, table)

@@ -118,7 +118,30 @@ PURCHASES_DAILY = FactTable(
         ]
     ),
 )
-ROLLUP_TABLES: dict[str, FactTable] = {PURCHASES_DAILY.name: PURCHASES_DAILY}
+# Derived, rebuilt by the cycle month by month: accepted purchases of the products of each VBP item
+# (batch × item) per institution and calendar month, in item units (each line's qty × conversion
+# rounded to 4 places, as every computation counts them), split by kind. Province-wide a month of
+# lines (~700 K) becomes ~170 K rows, and months that did not change are never read again.
+PAIR_MONTHLY = FactTable(
+    name="pair_monthly",
+    key="",
+    month_from=("accepted_on",),
+    schema=pa.schema(
+        [
+            ("institution_code", pa.string()),
+            ("region_code", pa.string()),
+            ("batch_code", pa.string()),
+            ("item_code", pa.string()),
+            ("midx", pa.int32()),  # year × 12 + month − 1 of accepted_on
+            ("sel_qty", QTY),
+            ("ns_qty", QTY),
+            ("sub_qty", QTY),
+            ("lines", pa.int64()),
+            ("month", pa.string()),
+        ]
+    ),
+)
+ROLLUP_TABLES: dict[str, FactTable] = {PURCHASES_DAILY.name: PURCHASES_DAILY, PAIR_MONTHLY.name: PAIR_MONTHLY}
 
 
 # Reference rows the computations join with the facts (built from the database by

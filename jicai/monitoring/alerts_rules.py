@@ -244,7 +244,9 @@ def cap_exceeded(substitutes: pa.Table, *, labels: Labels = _NO_LABELS) -> list[
     """Institution × item whose latest month has the non-selected cap exceeded (R-D2).
 
     The key carries the first month of the current unbroken run of exceeded months, so the alert
-    stays one alert while the breach lasts and a later, separate breach is a new alert.
+    stays one alert while the breach lasts and a later, separate breach is a new alert. The run is
+    read from the rows given, or from a ``cap_since`` column when the caller computed it (the cycle
+    does, in SQL, and passes only each pair's latest row).
     """
     out = []
     for (institution, batch, item), rows in sorted(_group_latest(_rows(substitutes)).items()):
@@ -256,6 +258,8 @@ def cap_exceeded(substitutes: pa.Table, *, labels: Labels = _NO_LABELS) -> list[
             if not row.get("cap_exceeded"):
                 break
             since = _month(row["month"])
+        if latest.get("cap_since"):
+            since = _month(latest["cap_since"])
         month = _month(latest["month"])
         inst, name = _institution(latest, labels), _item(latest, labels)
         non_selected, selected = latest.get("cum_non_selected_qty"), latest.get("cum_selected_qty")
@@ -478,6 +482,75 @@ def tranche_fired(
                     "share": _dec(row.get("share")),
                     "agreed_amount": _dec(row.get("agreed_amount")),
                     "profile": row.get("profile"),
+                },
+            )
+        )
+    return out
+
+
+def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertCandidate]:
+    """Fired prepayment tranches, one alert per institution × batch × agreement year × tranche × day (R-E2).
+
+    What the fund acts on is a payment to an institution: on the first day of a year every item of a
+    batch fires its start tranche at once, so the items are summed into one alert (each item's
+    amount is in ``data``). A clearing tranche may pay (positive) or claw back (negative) per item;
+    both totals are shown. Rows are ``tranches.fired_tranches`` rows (PREPAYMENT_SCHEMA).
+    """
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in _rows(fired):
+        if row.get("fired_on") is None or row.get("tranche") is None:
+            continue
+        key = (row["institution_code"], row["batch_code"], row["year"], row["tranche"], row["fired_on"])
+        groups.setdefault(key, []).append(row)
+    out = []
+    for (institution, batch, year, number, fired_on), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        first = rows[0]
+        trigger = str(first.get("trigger") or "")
+        amounts = [_dec(r.get("amount")) or Decimal(0) for r in rows]
+        pay = sum((a for a in amounts if a > 0), Decimal(0))
+        back = -sum((a for a in amounts if a < 0), Decimal(0))
+        inst = _institution(first, labels)
+        items = len(rows)
+        if trigger == "clearing":
+            zh_act = f"年终清算：医保基金应拨付 {_money(pay)} 元" + (
+                f"，医疗机构应退回 {_money(back)} 元" if back else ""
+            )
+            en_act = f"year-end clearing: the fund pays {_money(pay)} yuan" + (
+                f" and the institution pays back {_money(back)} yuan" if back else ""
+            )
+        else:
+            zh_act = f"第{number}笔预付款合计 {_money(pay - back)} 元应予拨付"
+            en_act = f"prepayment tranche {number} of {_money(pay - back)} yuan in all is due"
+        out.append(
+            AlertCandidate(
+                kind=TRANCHE,
+                key=f"tranche:{batch}:{institution}:{year}:{number}:{fired_on}",
+                institution_code=institution,
+                region_code=_region(first, labels),
+                batch_code=batch,
+                item_code=None,
+                severity=INFO,
+                message_zh=(
+                    f"{inst} 批次 {batch} 第{year}协议年 {items} 个品种：{trigger_zh(trigger) if trigger else ''}，"
+                    f"已于 {fired_on} 触发，{zh_act}。请医保经办机构按规定办理。"
+                ),
+                message_en=(
+                    f"{inst} batch {batch} agreement year {year}, {items} items: trigger {trigger} fired on "
+                    f"{fired_on}; {en_act}. The insurance agency should process it as the rules require."
+                ),
+                data={
+                    "year": year,
+                    "tranche": number,
+                    "trigger": trigger,
+                    "fired_on": fired_on,
+                    "amount": pay - back,
+                    "to_pay": pay,
+                    "to_recover": back,
+                    "items": [
+                        {"item_code": r["item_code"], "agreement_id": r.get("agreement_id"), "amount": a}
+                        for r, a in sorted(zip(rows, amounts, strict=True), key=lambda p: str(p[0]["item_code"]))
+                    ],
+                    "profile": first.get("profile"),
                 },
             )
         )

@@ -1,19 +1,36 @@
 """The monthly cycle (``jicai cycle --as-of DATE``): incremental rollups, computations, alerts.
 
-Incremental: the last finished run records the Delta version of each fact table it processed (its
-watermark). A new run compares the current snapshot with that version, finds the months whose files
-changed, and rebuilds the daily purchase rollup for those months only (one atomic Delta commit).
-Computations then read the small rollup instead of every line. A rerun with no new data rebuilds
-nothing; an interrupted run left its watermark unchanged, so the next run redoes the same months —
-the rollup overwrite is idempotent, so nothing is half-applied or counted twice.
+Everything the cycle keeps lives under ``JICAI_HOME``: the pair-month rollup (``rollups/``), the
+results (``results/latest``: progress, overdue totals; ``results/substitutes``: a Delta table by
+month) and a state file (``results/state/cycle.json``) naming the fact versions, the as-of date and
+fingerprints of the reference data and rules that the stored results were computed from.
+
+A run compares the current snapshot with that state and recomputes only what changed:
+
+* rollup months whose fact files changed (one Delta commit);
+* progress of the agreements whose year is still running at the last as-of date, that contain a
+  changed month, or whose row changed; ended years keep their stored rows (their figures cannot
+  move unless their months or rows change);
+* substitute rows from the first month that can differ (a changed month, the last as-of month, the
+  start of a changed agreement) — each month depends only on earlier ones;
+* payables from the lines and payments appended since (``payables_state``);
+* alerts of what was recomputed, written only when their content changed.
+
+Changed item products, thresholds, caps or payment rules, facts that were rewritten rather than
+appended, or an as-of date earlier than the last one mean a full run. The state file is replaced
+last, atomically, and every stored result is keyed to it, so an interrupted run leaves the previous
+state valid: the next run redoes the same work, and every step is idempotent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,25 +40,34 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jicai.core.audit import to_jsonable
 from jicai.core.tenancy import Scope, use_scope
 from jicai.facts.query import FactQuery
-from jicai.facts.schemas import FACT_TABLES, PURCHASES, PURCHASES_DAILY
+from jicai.facts.schemas import FACT_TABLES, PAIR_MONTHLY, PURCHASES
 from jicai.facts.store import open_table, table_path
 from jicai.monitoring import alerts_rules
 from jicai.monitoring.models import Alert, AlertStatus, CycleRun
-from jicai.monitoring.payables import overdue_totals, payment_rules_for
-from jicai.monitoring.progress import progress, progress_thresholds
+from jicai.monitoring.monthly import build_pair_monthly
+from jicai.monitoring.payables import payment_rules_for
+from jicai.monitoring.payables_state import overdue_totals_incremental
+from jicai.monitoring.progress import PROGRESS_SCHEMA, progress, progress_thresholds
 from jicai.monitoring.reference import Reference, load_reference
-from jicai.monitoring.substitutes import substitutes
+from jicai.monitoring.substitutes import SUBSTITUTE_SCHEMA, substitutes
+from jicai.monitoring.tranches import fired_tranches
 from jicai.policy import params
 from jicai.policy.profile import ProfileLibrary
 
 _MONTH = re.compile(r"month=(\d{4}-\d{2})")
 Log = Callable[[str], None]
+STATE_VERSION = 1
+KINDS = (alerts_rules.BEHIND, alerts_rules.CAP, alerts_rules.GROWTH, alerts_rules.OVERDUE)
+GROWTH_THRESHOLD = Decimal("0.5")
+GROWTH_MIN_QTY = Decimal(100)
+_PAIR = ("institution_code", "batch_code", "item_code")
+_AGREEMENT_KEY = ("batch_code", "item_code", "institution_code", "year")
 
 
 @dataclass
@@ -54,7 +80,76 @@ class CycleResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _months(files: list[str]) -> set[str]:
+# --------------------------------------------------------------------------------------------------
+# State
+
+
+def results_dir(home: Path) -> Path:
+    return Path(home) / "results" / "latest"
+
+
+def _state_dir(home: Path) -> Path:
+    return Path(home) / "results" / "state"
+
+
+def _substitutes_path(home: Path) -> Path:
+    return Path(home) / "results" / "substitutes"
+
+
+def _load_state(home: Path) -> dict[str, Any] | None:
+    path = _state_dir(home) / "cycle.json"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if state.get("version") != STATE_VERSION:
+        return None
+    files = [results_dir(home) / state.get("progress", ""), _state_dir(home) / state.get("agreements", "")]
+    if not all(f.is_file() for f in files) or not DeltaTable.is_deltatable(str(_substitutes_path(home))):
+        return None
+    return dict(state)
+
+
+def _save_state(home: Path, state: dict[str, Any]) -> None:
+    """Replace the state file atomically, then drop the result files it no longer names."""
+    folder = _state_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "cycle.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    os.replace(tmp, folder / "cycle.json")
+    for directory, keep, prefix in (
+        (results_dir(home), state["progress"], "progress-"),
+        (folder, state["agreements"], "agreements-"),
+    ):
+        for old in directory.glob(f"{prefix}*.parquet"):
+            if old.name != keep:
+                old.unlink(missing_ok=True)
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(to_jsonable(value), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _table_digest(table: pa.Table) -> str:
+    """Order-independent fingerprint of a table's rows (the ORM returns reference rows in any order)."""
+    con = duckdb.connect()
+    try:
+        con.register("t", table)
+        total, count = con.sql("SELECT coalesce(sum(hash(t))::HUGEINT, 0), count(*) FROM t").fetchall()[0]
+    finally:
+        con.close()
+    return f"{count}:{total}:{_digest(table.schema.to_string())}"
+
+
+def _months(files: Iterable[str]) -> set[str]:
     return {m.group(1) for f in files if (m := _MONTH.search(f))}
 
 
@@ -70,37 +165,7 @@ def changed_months(home: Path, name: str, since: int | None) -> set[str] | None:
         before = DeltaTable(str(table_path(home, table)), version=since)
     except Exception:  # the old version was vacuumed away: start over
         return None
-    now_files, old_files = set(current.file_uris()), set(before.file_uris())
-    return _months(list(now_files ^ old_files))
-
-
-def rebuild_rollup(home: Path, months: set[str] | None) -> int:
-    """Recompute the daily purchase rollup for ``months`` (all when None) in one commit."""
-    if months is not None and not months:
-        return 0
-    with FactQuery(home, Scope.system("cycle")) as q:
-        where = "accepted_on IS NOT NULL"
-        if months is not None:
-            where += " AND month IN (" + ", ".join(f"'{m}'" for m in sorted(months)) + ")"
-        data = q.arrow(
-            "SELECT institution_code, region_code, product_code, accepted_on, "
-            "sum(qty)::DECIMAL(18,4) AS qty, sum(amount)::DECIMAL(18,2) AS amount, count(*)::BIGINT AS lines, "
-            "strftime(accepted_on, '%Y-%m') AS month "
-            f"FROM purchases WHERE {where} GROUP BY ALL"
-        ).cast(PURCHASES_DAILY.schema)
-    path = table_path(home, PURCHASES_DAILY)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if months is None or not DeltaTable.is_deltatable(str(path)):
-        write_deltalake(str(path), data, partition_by=["month"], mode="overwrite", schema_mode="overwrite")
-    else:
-        predicate = "month IN (" + ", ".join(f"'{m}'" for m in sorted(months)) + ")"
-        write_deltalake(str(path), data, partition_by=["month"], mode="overwrite", predicate=predicate)
-    return int(data.num_rows)
-
-
-def _last_watermarks() -> dict[str, int]:
-    last = CycleRun.objects.filter(status="done").order_by("-finished_at").first()
-    return dict(last.watermarks) if last else {}
+    return _months(set(current.file_uris()) ^ set(before.file_uris()))
 
 
 def _current_versions(home: Path) -> dict[str, int]:
@@ -112,24 +177,47 @@ def _current_versions(home: Path) -> dict[str, int]:
     return versions
 
 
-def store_alerts(candidates: list[alerts_rules.AlertCandidate], as_of: dt.date, kinds: set[str]) -> dict[str, int]:
-    """Upsert alerts by key in bulk; open alerts of the recomputed kinds no longer raised are resolved.
+def _month(day: dt.date) -> str:
+    return day.strftime("%Y-%m")
 
-    Unchanged alerts are not rewritten, so a rerun of the same month writes nothing.
+
+# --------------------------------------------------------------------------------------------------
+# Alerts
+
+
+def store_alerts(
+    candidates: list[alerts_rules.AlertCandidate],
+    as_of: dt.date,
+    kinds: Iterable[str],
+    *,
+    recomputed: dict[str, set[str]] | None = None,
+) -> dict[str, int]:
+    """Upsert alerts by key; open alerts no longer raised are resolved.
+
+    ``recomputed`` limits resolution per kind to the situations this run looked at again (behind:
+    alert keys; cap and growth: "batch:item:institution"); kinds missing from it, or None, were
+    recomputed entirely. An alert is rewritten only when its content (digest) changed or it
+    reopens; every open alert of the kinds gets ``last_seen`` = as_of in one statement. Alerts are
+    derived results the cycle owns (no user edit to audit), so the writes are plain bulk SQL.
     """
+    kinds = tuple(kinds)
     by_key = {c.key: c for c in candidates}
+    table = Alert._meta.db_table
     created: list[Alert] = []
-    changed: list[Alert] = []
+    changed: list[tuple[Any, ...]] = []
     with use_scope(Scope.system("cycle")), transaction.atomic():
-        existing: dict[str, Alert] = {}
+        existing: dict[str, tuple[int, str, str]] = {}
         keys = list(by_key)
         for start in range(0, len(keys), 2000):
-            for alert in Alert.objects.filter(key__in=keys[start : start + 2000]):
-                existing[alert.key] = alert
+            for pk, key, digest, status in Alert.objects.filter(key__in=keys[start : start + 2000]).values_list(
+                "pk", "key", "digest", "status"
+            ):
+                existing[key] = (pk, digest, status)
         for key, c in by_key.items():
             data = to_jsonable(c.data)
-            alert = existing.get(key)
-            if alert is None:
+            digest = _digest([c.severity, c.message_zh, c.message_en, data])
+            found = existing.get(key)
+            if found is None:
                 created.append(
                     Alert(
                         key=key,
@@ -142,61 +230,211 @@ def store_alerts(candidates: list[alerts_rules.AlertCandidate], as_of: dt.date, 
                         message_zh=c.message_zh,
                         message_en=c.message_en,
                         data=data,
+                        digest=digest,
                         first_seen=as_of,
                         last_seen=as_of,
                     )
                 )
-                continue
-            fresh = (c.message_zh, c.message_en, data, c.severity, AlertStatus.OPEN, max(alert.last_seen, as_of))
-            if fresh != (alert.message_zh, alert.message_en, alert.data, alert.severity, alert.status, alert.last_seen):
-                alert.message_zh, alert.message_en, alert.data, alert.severity = fresh[:4]
-                alert.status, alert.last_seen, alert.resolved_on = AlertStatus.OPEN, fresh[5], None
-                changed.append(alert)
+            elif found[1] != digest or found[2] != AlertStatus.OPEN:
+                changed.append((c.message_zh, c.message_en, json.dumps(data), c.severity, digest, as_of, found[0]))
         Alert.objects.bulk_create(created, batch_size=2000)
-        fields = ["message_zh", "message_en", "data", "severity", "status", "last_seen", "resolved_on"]
-        Alert.objects.bulk_update(changed, fields, batch_size=2000)
-        open_now = Alert.objects.filter(kind__in=kinds, status=AlertStatus.OPEN).values_list("pk", "key")
-        stale = [pk for pk, key in open_now if key not in by_key]
-        resolved = 0
-        for start in range(0, len(stale), 2000):
-            resolved += Alert.objects.filter(pk__in=stale[start : start + 2000]).update(
-                status=AlertStatus.RESOLVED, resolved_on=as_of
+        with connection.cursor() as cur:
+            if changed:
+                cur.executemany(
+                    f"UPDATE {table} SET message_zh = %s, message_en = %s, data = %s, severity = %s, digest = %s, "
+                    "status = 'open', resolved_on = NULL, last_seen = %s WHERE id = %s",
+                    changed,
+                )
+            stale = []
+            for pk, key, kind, batch, item, inst in Alert.objects.filter(
+                kind__in=kinds, status=AlertStatus.OPEN
+            ).values_list("pk", "key", "kind", "batch_code", "item_code", "institution_code"):
+                if key in by_key:
+                    continue
+                looked = None if recomputed is None else recomputed.get(kind)
+                if looked is None or key in looked or f"{batch}:{item}:{inst}" in looked:
+                    stale.append(pk)
+            for start in range(0, len(stale), 2000):
+                chunk = stale[start : start + 2000]
+                cur.execute(
+                    f"UPDATE {table} SET status = 'resolved', resolved_on = %s "
+                    f"WHERE id IN ({', '.join(['%s'] * len(chunk))})",
+                    [as_of, *chunk],
+                )
+            placeholders = ", ".join(["%s"] * len(kinds))
+            cur.execute(
+                f"UPDATE {table} SET last_seen = %s WHERE status = 'open' AND last_seen < %s "
+                f"AND kind IN ({placeholders})",
+                [as_of, as_of, *kinds],
             )
-    return {"alerts_created": len(created), "alerts_updated": len(changed), "alerts_resolved": resolved}
+    return {"alerts_created": len(created), "alerts_updated": len(changed), "alerts_resolved": len(stale)}
 
 
-GROWTH_THRESHOLD = Decimal("0.5")
-GROWTH_MIN_QTY = Decimal(100)
-
-
-def alert_inputs(prog: pa.Table, subs: pa.Table) -> tuple[pa.Table, pa.Table]:
+def alert_inputs(
+    prog: pa.Table, fresh: pa.Table, stored: str | None = None, *, touched: pa.Table | None = None
+) -> tuple[pa.Table, pa.Table]:
     """Only the rows an alert can come from, selected in DuckDB before any Python loop.
 
-    Province-wide the substitute table has millions of rows; the alert rules need the agreements
-    behind schedule, and the full history of the institution × item pairs whose latest month breaks
-    the cap or grows abnormally (the cap alert dates its episode from that history).
+    The agreements behind schedule, and for each institution × item whose latest month breaks the
+    cap or grows abnormally, that latest row with ``cap_since``: the first month of the unbroken run
+    of exceeded months it ends (the cap alert's episode). ``fresh`` holds the substitute rows just
+    recomputed; ``stored`` is a SQL relation over all stored rows (after this run's write), read
+    only for the history of flagged pairs and for ``touched`` pairs that have no fresh row any more.
     """
-    con = duckdb.connect()
+    keys = ", ".join(_PAIR)
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
     try:
         con.register("prog", prog)
-        con.register("subs", subs)
+        con.register("fresh", fresh)
         late = con.sql("SELECT * FROM prog WHERE status IN ('behind', 'at_risk')").to_arrow_table()
+        latest = f"SELECT * FROM fresh QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY month DESC) = 1"
+        history = stored or "fresh"
+        if stored is not None and touched is not None:
+            con.register("touched", touched)
+            latest += (
+                f" UNION ALL BY NAME SELECT * FROM (SELECT s.* FROM {stored} s SEMI JOIN "
+                f"(SELECT * FROM touched ANTI JOIN fresh USING ({keys})) g USING ({keys})) "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY month DESC) = 1"
+            )
         flagged = con.sql(
-            "WITH latest AS (SELECT institution_code, batch_code, item_code, max(month) AS month "
-            "FROM subs GROUP BY ALL), "
-            "hit AS (SELECT s.institution_code, s.batch_code, s.item_code FROM subs s "
-            "JOIN latest l USING (institution_code, batch_code, item_code, month) "
-            "WHERE s.cap_exceeded OR (s.substitute_qty >= ? AND (s.mom_growth > ? OR s.yoy_growth > ?))) "
-            "SELECT s.* FROM subs s JOIN hit USING (institution_code, batch_code, item_code)",
-            params=[GROWTH_MIN_QTY, GROWTH_THRESHOLD, GROWTH_THRESHOLD],
+            f"""
+            WITH latest AS ({latest}),
+            hit AS (
+                SELECT * FROM latest
+                WHERE cap_exceeded OR (substitute_qty >= $min AND (mom_growth > $g OR yoy_growth > $g))
+            ),
+            hist AS (
+                SELECT s.institution_code, s.batch_code, s.item_code, s.month, s.cap_exceeded
+                FROM {history} s SEMI JOIN (SELECT {keys} FROM hit WHERE cap_exceeded) h USING ({keys})
+            ),
+            last_ok AS (
+                SELECT {keys}, max(month) AS ok FROM hist WHERE NOT cap_exceeded GROUP BY ALL
+            ),
+            since AS (
+                SELECT h.institution_code, h.batch_code, h.item_code, min(h.month) AS cap_since
+                FROM hist h LEFT JOIN last_ok o USING ({keys})
+                WHERE h.cap_exceeded AND (o.ok IS NULL OR h.month > o.ok) GROUP BY ALL
+            )
+            SELECT hit.*, since.cap_since FROM hit LEFT JOIN since USING ({keys})
+            """,
+            params={"min": GROWTH_MIN_QTY, "g": GROWTH_THRESHOLD},
         ).to_arrow_table()
     finally:
         con.close()
     return late, flagged
 
 
-def results_dir(home: Path) -> Path:
-    return Path(home) / "results" / "latest"
+# --------------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class _Plan:
+    """What this run recomputes, from the stored state and the current snapshot."""
+
+    full: bool
+    reason: str
+    months: set[str] | None  # rollup months to rebuild (None: all)
+    progress_from: dt.date | None  # recompute agreements whose year ends on or after this (None: all)
+    substitutes_from: str | None  # first month recomputed (None: all)
+
+
+def _plan(
+    home: Path,
+    state: dict[str, Any] | None,
+    as_of: dt.date,
+    fingerprints: dict[str, str],
+    changed_agreements: pa.Table | None,
+) -> _Plan:
+    if state is None:
+        return _Plan(True, "no stored state", None, None, None)
+    if as_of < dt.date.fromisoformat(state["as_of"]):
+        return _Plan(True, "as-of date earlier than the last run", None, None, None)
+    if state["fingerprints"].get("item_products") != fingerprints["item_products"]:
+        return _Plan(True, "item products changed", None, None, None)
+    months = changed_months(home, PURCHASES.name, state["versions"].get(PURCHASES.name))
+    if months is None:
+        return _Plan(True, "purchase history rewritten or vacuumed", None, None, None)
+    if not DeltaTable.is_deltatable(str(table_path(home, PAIR_MONTHLY))):
+        return _Plan(True, "rollup missing", None, None, None)
+    last = dt.date.fromisoformat(state["as_of"])
+    changed = [dt.date.fromisoformat(m + "-01") for m in months]
+    # An agreement year that had ended by the last as-of date and holds no changed month keeps its
+    # figures; a month complete at the last as-of date keeps its substitute rows unless it changed.
+    after_last = last + dt.timedelta(days=1)
+    progress_from = min([after_last, *changed])
+    if state["fingerprints"].get("thresholds") != fingerprints["thresholds"]:
+        progress_from = dt.date.min
+    starts = []
+    if changed_agreements is not None and changed_agreements.num_rows:
+        starts = [d.replace(day=1) for d in changed_agreements.column("period_start").to_pylist() if d is not None]
+    first_open_month = (last if after_last.day != 1 else after_last).replace(day=1)
+    first = min([first_open_month, *changed, *starts])
+    subs_from: str | None = _month(min(first, as_of))
+    if state["fingerprints"].get("caps") != fingerprints["caps"]:
+        subs_from = None
+    return _Plan(False, "incremental", months, progress_from, subs_from)
+
+
+def _changed_agreements(home: Path, state: dict[str, Any] | None, current: pa.Table) -> pa.Table | None:
+    """Agreement rows added, changed or removed since the stored snapshot (both versions)."""
+    if state is None:
+        return None
+    previous = pq.read_table(_state_dir(home) / state["agreements"])
+    con = duckdb.connect()
+    try:
+        con.register("cur", current)
+        con.register("prev", previous.cast(current.schema))
+        return con.sql(
+            "(SELECT * FROM cur EXCEPT SELECT * FROM prev) UNION ALL (SELECT * FROM prev EXCEPT SELECT * FROM cur)"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+@dataclass
+class _Inputs:
+    """Everything a run reads before touching the facts: reference rows, rules, state, plan."""
+
+    reference: Reference
+    thresholds: dict[str, Any]
+    caps: dict[str, Any]
+    rules: dict[str, Any]
+    fingerprints: dict[str, str]
+    state: dict[str, Any] | None
+    versions: dict[str, int]
+    changed_agreements: pa.Table | None
+    plan: _Plan
+
+
+def _inputs(home: Path, as_of: dt.date, profiles: ProfileLibrary, reference: Reference | None) -> _Inputs:
+    reference = reference or load_reference(Scope.system("cycle"))
+    names = {n for n in reference.agreements.column("profile").to_pylist() if n}
+    thresholds = progress_thresholds(profiles, names, as_of)
+    caps: dict[str, Any] = {}
+    for name in sorted(names):
+        cap = params.cap_params(profiles.resolve(name, as_of))
+        caps[name] = cap.cap_ratio if cap else None
+    regions = set(reference.institutions.column("region_code").to_pylist())
+    rules = payment_rules_for(profiles, regions, as_of)
+    fingerprints = {
+        "item_products": _table_digest(reference.item_products),
+        "thresholds": _digest(thresholds),
+        "caps": _digest(caps),
+    }
+    state = _load_state(home)
+    changed = _changed_agreements(home, state, reference.agreements)
+    return _Inputs(
+        reference=reference,
+        thresholds=thresholds,
+        caps=caps,
+        rules=rules,
+        fingerprints=fingerprints,
+        state=state,
+        versions=_current_versions(home),
+        changed_agreements=changed,
+        plan=_plan(home, state, as_of, fingerprints, changed),
+    )
 
 
 def run_cycle(
@@ -207,100 +445,231 @@ def run_cycle(
     log: Log | None = None,
     reference: Reference | None = None,
 ) -> CycleResult:
-    """Run the cycle for ``as_of`` as the operator: rollups, computations, alerts, watermarks.
+    """Run the cycle for ``as_of`` as the operator: rollups, computations, alerts, state.
 
     ``reference`` replaces the database's agreements (the benchmark passes generated ones).
     """
     say = log or (lambda _msg: None)
     started = time.perf_counter()
+    home = Path(home)
     system = Scope.system("cycle")
-    with use_scope(system):
-        since = _last_watermarks()
-        versions = _current_versions(home)
-        run = CycleRun.objects.create(as_of=as_of, watermarks=versions)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
-    months = changed_months(home, PURCHASES.name, since.get(PURCHASES.name))
-    rollup_missing = not DeltaTable.is_deltatable(str(table_path(home, PURCHASES_DAILY)))
-    full = months is None or rollup_missing
-    rebuilt = rebuild_rollup(home, None if full else months)
-    timings["rollup"] = time.perf_counter() - tick
-    say(f"rollup: {'all months' if full else ', '.join(sorted(months or [])) or 'nothing new'} ({rebuilt} rows)")
-
-    tick = time.perf_counter()
-    reference = reference or load_reference(system)
-    names = set(reference.agreements.column("profile").to_pylist())
-    thresholds = progress_thresholds(profiles, names, as_of)
-    caps: dict[str, Any] = {}
-    for name in names:
-        cap = params.cap_params(profiles.resolve(name, as_of))
-        caps[name] = cap.cap_ratio if cap else None
-    regions = set(reference.institutions.column("region_code").to_pylist())
-    rules = payment_rules_for(profiles, regions, as_of)
+    inp = _inputs(home, as_of, profiles, reference)
+    plan, ref = inp.plan, inp.reference
+    with use_scope(system):
+        run = CycleRun.objects.create(as_of=as_of, watermarks=inp.versions)
     timings["reference"] = time.perf_counter() - tick
+    say(f"plan: {plan.reason}")
 
-    out = results_dir(home)
-    out.mkdir(parents=True, exist_ok=True)
-    with FactQuery(home, system) as q:
-        q.register("agreements", reference.agreements)
-        q.register("item_products", reference.item_products)
-        tick = time.perf_counter()
-        prog = progress(q, as_of, thresholds=thresholds, source=PURCHASES_DAILY.name)
-        timings["progress"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        subs = substitutes(q, as_of, cap_ratio=caps, source=PURCHASES_DAILY.name)
-        timings["substitutes"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        overdue = overdue_totals(q, as_of, rules=rules)
-        timings["payables"] = time.perf_counter() - tick
-    for name, table in (("progress", prog), ("substitutes", subs), ("overdue", overdue)):
-        pq.write_table(table, out / f"{name}.parquet")
     tick = time.perf_counter()
-    alert_counts = _alerts(reference, prog=prog, subs=subs, overdue=overdue, thresholds=thresholds, as_of=as_of)
+    with FactQuery(home, system) as q:
+        q.register("item_products", ref.item_products)
+        rebuilt = build_pair_monthly(q, home, plan.months)
+    timings["rollup"] = time.perf_counter() - tick
+    shown = "all months" if plan.months is None else ", ".join(sorted(plan.months)) or "nothing new"
+    say(f"rollup: {shown} ({rebuilt} rows)")
+
+    out = _compute(home, as_of, inp, profiles, timings)
+    files = {"progress": f"progress-{run.pk}.parquet", "agreements": f"agreements-{run.pk}.parquet"}
+    _write_parquet(out.overdue, results_dir(home) / "overdue.parquet")
+    _write_parquet(out.prog, results_dir(home) / files["progress"])
+    _write_parquet(ref.agreements, _state_dir(home) / files["agreements"])
+
+    tick = time.perf_counter()
+    alert_counts = _alerts(home, inp, as_of, out)
     timings["alerts"] = time.perf_counter() - tick
+    state = {"version": STATE_VERSION, "as_of": as_of.isoformat(), "versions": inp.versions}
+    _save_state(home, state | {"fingerprints": inp.fingerprints, "run": run.pk} | files)
     timings["total"] = time.perf_counter() - started
     counts = {
-        "agreements": prog.num_rows,
-        "substitute_rows": subs.num_rows,
+        "agreements": out.prog.num_rows,
+        "agreements_recomputed": out.prog_new.num_rows,
+        "substitute_rows_recomputed": out.fresh.num_rows,
+        "tranches_fired": out.fired.num_rows,
         "rollup_rows_written": rebuilt,
+        "payables_open_lines": int(out.pay_info.get("open_lines", 0)),
         **alert_counts,
     }
+    months = sorted(plan.months or [])
+    stats = {"timings": timings, "counts": counts, "months": months, "full": plan.full, "reason": plan.reason}
+    stats["substitutes_from"] = plan.substitutes_from
+    stats["payables"] = {k: v for k, v in out.pay_info.items() if isinstance(v, str | int | float)}
     with use_scope(system):
-        CycleRun.objects.filter(pk=run.pk).update(
-            status="done",
-            finished_at=timezone.now(),
-            stats={"timings": timings, "counts": counts, "months": sorted(months or []), "full": full},
-        )
+        CycleRun.objects.filter(pk=run.pk).update(status="done", finished_at=timezone.now(), stats=stats)
     return CycleResult(
-        as_of=as_of,
-        run_id=run.pk,
-        months_rebuilt=sorted(months or []),
-        full_rebuild=full,
-        timings=timings,
-        counts=counts,
+        as_of=as_of, run_id=run.pk, months_rebuilt=months, full_rebuild=plan.full, timings=timings, counts=counts
     )
 
 
-def _alerts(
-    reference: Reference,
-    *,
-    prog: pa.Table,
-    subs: pa.Table,
-    overdue: pa.Table,
-    thresholds: dict[str, Any],
-    as_of: dt.date,
-) -> dict[str, int]:
-    labels = alerts_rules.Labels.from_reference(reference)
-    late, flagged = alert_inputs(prog, subs)
+@dataclass
+class _Computed:
+    prog: pa.Table
+    prog_new: pa.Table
+    fresh: pa.Table
+    touched: pa.Table | None
+    overdue: pa.Table
+    pay_info: dict[str, Any]
+    fired: pa.Table
+
+
+def _compute(
+    home: Path, as_of: dt.date, inp: _Inputs, profiles: ProfileLibrary, timings: dict[str, float]
+) -> _Computed:
+    """Progress, substitutes, payables and fired tranches from the fresh rollup, timing each."""
+    ref = inp.reference
+    with FactQuery(home, Scope.system("cycle")) as q:
+        q.register("agreements", ref.agreements)
+        q.register("item_products", ref.item_products)
+        tick = time.perf_counter()
+        prog, prog_new = _progress_step(q, home, as_of, inp)
+        timings["progress"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        fresh, touched = _substitutes_step(q, home, as_of, inp.plan, inp.caps)
+        timings["substitutes"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        overdue, pay_info = overdue_totals_incremental(
+            q, as_of, rules=inp.rules, state_dir=_state_dir(home) / "payables"
+        )
+        timings["payables"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        fired = fired_tranches(q, as_of, profiles=profiles, after=_tranche_window_start(inp, as_of))
+        timings["tranches"] = time.perf_counter() - tick
+    return _Computed(prog, prog_new, fresh, touched, overdue, pay_info, fired)
+
+
+TRANCHE_LOOKBACK_DAYS = 31
+
+
+def _tranche_window_start(inp: _Inputs, as_of: dt.date) -> dt.date:
+    """Tranches fired after the last run's as-of date are new; without a state, those of the last month.
+
+    Tranche alerts are events: they are raised once and stay until someone resolves them (they are
+    not in ``KINDS``, so a later run does not resolve them when they leave the window).
+    """
+    if inp.state is not None:
+        last = dt.date.fromisoformat(inp.state["as_of"])
+        if last <= as_of:
+            return last
+    return as_of - dt.timedelta(days=TRANCHE_LOOKBACK_DAYS)
+
+
+def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tuple[pa.Table, pa.Table]:
+    """All agreements' progress, and the part recomputed now (the rest is the stored rows)."""
+    state, plan, thresholds = inp.state, inp.plan, inp.thresholds
+    agreements, changed_ag = inp.reference.agreements, inp.changed_agreements
+    if plan.full or plan.progress_from is None or state is None:
+        table = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name)
+        return table, table
+    ids = pa.array(changed_ag.column("agreement_id").to_pylist() if changed_ag is not None else [], pa.int64())
+    q.register("cycle_changed_ids", pa.table({"agreement_id": ids}))
+    subset = q.arrow(
+        "SELECT * FROM agreements WHERE period_end >= $from "
+        "OR agreement_id IN (SELECT agreement_id FROM cycle_changed_ids)",
+        {"from": plan.progress_from},  # type: ignore[arg-type]
+    )
+    q.register("agreements", subset)
+    try:
+        fresh = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name)
+    finally:
+        q.register("agreements", agreements)
+    stored = pq.read_table(results_dir(home) / state["progress"]).cast(PROGRESS_SCHEMA)
+    con = duckdb.connect()
+    try:
+        con.register("stored", stored)
+        con.register("fresh", fresh)
+        con.register("subset", subset)
+        con.register("current", agreements)
+        keys = ", ".join(_AGREEMENT_KEY)
+        kept = con.sql(
+            f"SELECT s.* FROM stored s SEMI JOIN current c USING ({keys}) ANTI JOIN subset n USING ({keys})"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return pa.concat_tables([kept.cast(PROGRESS_SCHEMA), fresh]), fresh
+
+
+def _substitutes_step(
+    q: FactQuery, home: Path, as_of: dt.date, plan: _Plan, caps: dict[str, Any]
+) -> tuple[pa.Table, pa.Table | None]:
+    """Recompute the substitute rows from ``plan.substitutes_from`` and store them by month.
+
+    Returns the rows recomputed and the institution × item pairs whose rows were replaced (None:
+    all of them), the only ones whose alerts can change.
+    """
+    path = _substitutes_path(home)
+    since = None if plan.full else plan.substitutes_from
+    fresh = substitutes(q, as_of, cap_ratio=caps, monthly=PAIR_MONTHLY.name, since_month=since)
+    fresh = fresh.cast(SUBSTITUTE_SCHEMA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if since is None or not DeltaTable.is_deltatable(str(path)):
+        write_deltalake(str(path), fresh, partition_by=["month"], mode="overwrite", schema_mode="overwrite")
+        return fresh, None
+    old_files = list(DeltaTable(str(path)).file_uris())
+    con = duckdb.connect()
+    try:
+        con.register("fresh", fresh)
+        pairs = "SELECT institution_code, batch_code, item_code FROM fresh"
+        if old_files:
+            pairs += (
+                " UNION SELECT institution_code, batch_code, item_code "
+                f"FROM read_parquet({old_files!r}, hive_partitioning = true) WHERE month >= $m"
+            )
+        touched = con.sql(pairs, params={"m": since} if old_files else None).to_arrow_table()
+    finally:
+        con.close()
+    write_deltalake(str(path), fresh, partition_by=["month"], mode="overwrite", predicate=f"month >= '{since}'")
+    return fresh, touched
+
+
+def read_substitutes(home: Path) -> pa.Table | None:
+    """The stored substitute rows of the last cycle (all months)."""
+    path = _substitutes_path(home)
+    if not DeltaTable.is_deltatable(str(path)):
+        return None
+    return DeltaTable(str(path)).to_pyarrow_table()
+
+
+def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[str, int]:
+    prog_new, fresh, touched, overdue, fired = out.prog_new, out.fresh, out.touched, out.overdue, out.fired
+    plan, thresholds, changed_ag = inp.plan, inp.thresholds, inp.changed_agreements
+    labels = alerts_rules.Labels.from_reference(inp.reference)
+    files = list(DeltaTable(str(_substitutes_path(home))).file_uris())
+    stored = (
+        f"(SELECT * FROM read_parquet({files!r}, hive_partitioning = true, hive_types_autocast = false))"
+        if files
+        else None
+    )
+    late, flagged = alert_inputs(prog_new, fresh, stored, touched=touched)
     candidates = [
         *alerts_rules.behind_schedule(late, labels=labels, behind_ratio=thresholds),
         *alerts_rules.cap_exceeded(flagged, labels=labels),
         *alerts_rules.substitute_growth(flagged, labels=labels, threshold=GROWTH_THRESHOLD, min_qty=GROWTH_MIN_QTY),
         *alerts_rules.overdue_payments(overdue, labels=labels),
+        *alerts_rules.tranches_due(fired, labels=labels),
     ]
-    return store_alerts(candidates, as_of, {"behind_schedule", "cap_exceeded", "substitute_growth", "overdue_payment"})
+    recomputed: dict[str, set[str]] | None = None
+    if not plan.full:
+        recomputed = {}
+        rows = prog_new.select(list(_AGREEMENT_KEY)).to_pylist()
+        if changed_ag is not None:
+            rows += changed_ag.select(list(_AGREEMENT_KEY)).to_pylist()
+        recomputed[alerts_rules.BEHIND] = {
+            f"behind:{r['batch_code']}:{r['item_code']}:{r['institution_code']}:{r['year']}" for r in rows
+        }
+        if touched is not None:
+            pairs = {f"{r['batch_code']}:{r['item_code']}:{r['institution_code']}" for r in touched.to_pylist()}
+            recomputed[alerts_rules.CAP] = pairs
+            recomputed[alerts_rules.GROWTH] = pairs
+    return store_alerts(candidates, as_of, KINDS, recomputed=recomputed)
 
 
 def read_result(home: Path, name: str) -> pa.Table | None:
+    """A stored result of the last cycle: "progress", "overdue" or "substitutes"."""
+    if name == "substitutes":
+        return read_substitutes(home)
+    state = _load_state(home)
+    if name == "progress":
+        return pq.read_table(results_dir(home) / state["progress"]) if state else None
     path = results_dir(home) / f"{name}.parquet"
     return pq.read_table(path) if path.exists() else None

@@ -20,9 +20,9 @@ targets are filtered to it too. A department scope cannot derive targets (it see
 history, which would hand it the whole agreed quantity), so without given targets its rows carry a
 NULL target, completion and status — the hospital derives or sets the targets and passes them in.
 
-Deriving targets runs ``allocate_targets`` once per agreement in Python (a few hundred µs each): fine
-for a hospital; for a whole province, derive once a year and pass them in. Rows come in no
-particular order unless ``ordered=True``.
+Deriving targets is one set-based query (largest remainder in exact integer arithmetic), tested
+against ``allocate_targets`` applied agreement by agreement. Rows come in no particular order unless
+``ordered=True``.
 """
 
 from __future__ import annotations
@@ -108,21 +108,11 @@ def _split(agreed: Decimal, usage: Mapping[str, DepartmentUsage], basis: UsageBa
     return targets
 
 
-def department_targets(q: FactQuery, *, institution: str | None = None, reference_months: int = 12) -> pa.Table:
-    """Targets derived from each department's use in the window before each agreement year (R-H3).
-
-    Agreements with no departmental use in the window get no rows. Needs ``agreements`` and
-    ``item_products`` registered; refuses a department scope (it cannot see the other departments).
-    """
-    if q.scope.level is Level.DEPARTMENT:
-        raise ValueError("department targets are derived at hospital level; a department scope sees one department")
-    basis = UsageBasis(reference_months=reference_months)
-    inst = "WHERE a.institution_code = $institution" if institution else ""
-    params: dict[str, Any] = {"months": reference_months} | ({"institution": institution} if institution else {})
+def _usage_sql(q: FactQuery, inst: str) -> str:
+    """Each department's use of each agreement's item in the window before its year, by kind."""
     qty = item_qty_sql(q, "dispensing", qty="d.qty", conversion="p.conversion")
-    result = q.con.execute(
-        f"""
-        WITH ag AS (
+    return f"""
+        ag AS (
             SELECT a.*, CAST(a.period_start - to_months(CAST($months AS INTEGER)) AS DATE) AS window_start,
                    a.period_start - 1 AS window_end
             FROM agreements a {inst}
@@ -139,7 +129,95 @@ def department_targets(q: FactQuery, *, institution: str | None = None, referenc
                 AND d.dispensed_on BETWEEN ag.window_start AND ag.window_end
             WHERE coalesce(d.department_code, '') <> ''
             GROUP BY ALL
+        )"""
+
+
+def department_targets(
+    q: FactQuery, *, institution: str | None = None, reference_months: int = 12, basis: UsageBasis | None = None
+) -> pa.Table:
+    """Targets derived from each department's use in the window before each agreement year (R-H3).
+
+    Largest remainder as ``allocation.allocate_targets`` (whole units by largest remainder, ties to
+    the larger use then the department code, an equal split when all use is zero, a fraction of the
+    agreed quantity to the department ranked first), set-based in DuckDB so that a province's
+    agreements are split in one query: weights are scaled to integers (quantities have four
+    decimals) and floors and remainders computed in exact integer arithmetic. Agreements with no
+    departmental use in the window get no rows. Needs ``agreements`` and ``item_products``
+    registered; refuses a department scope (it cannot see the other departments).
+    """
+    if q.scope.level is Level.DEPARTMENT:
+        raise ValueError("department targets are derived at hospital level; a department scope sees one department")
+    basis = basis or UsageBasis(reference_months=reference_months)
+    inst = "WHERE a.institution_code = $institution" if institution else ""
+    params: dict[str, Any] = {"months": basis.reference_months} | ({"institution": institution} if institution else {})
+    kinds = [
+        k
+        for k, on in (
+            ("selected", basis.selected),
+            ("non_selected", basis.non_selected),
+            ("substitutes", basis.substitutes),
         )
+        if on
+    ]
+    weight = " + ".join(f"u.{k}" for k in kinds)
+    table = q.con.sql(
+        f"""
+        WITH {_usage_sql(q, inst)},
+        w AS (
+            SELECT u.agreement_id, u.department_code,
+                   CAST(CAST({weight} AS DECIMAL(38, 4)) * 10000 AS HUGEINT) AS w_int
+            FROM usage_rows u
+        ),
+        x AS (
+            SELECT w.*, ag.batch_code, ag.item_code, ag.institution_code, ag.year,
+                   CAST(ag.agreed_qty AS DECIMAL(38, 4)) AS agreed,
+                   CAST(floor(ag.agreed_qty) AS HUGEINT) AS units,
+                   sum(w.w_int) OVER (PARTITION BY w.agreement_id) AS w_sum,
+                   count(*) OVER (PARTITION BY w.agreement_id) AS n
+            FROM w JOIN ag ON ag.agreement_id = w.agreement_id
+            WHERE ag.agreed_qty >= 0
+        ),
+        y AS (
+            SELECT *,
+                   CASE WHEN w_sum = 0 THEN CAST(1 AS HUGEINT) ELSE w_int END AS ww,
+                   CASE WHEN w_sum = 0 THEN CAST(n AS HUGEINT) ELSE w_sum END AS ws
+            FROM x
+        ),
+        z AS (
+            SELECT *, (units * ww) // ws AS fl, (units * ww) % ws AS rem FROM y
+        ),
+        r AS (
+            SELECT *,
+                   units - sum(fl) OVER (PARTITION BY agreement_id) AS leftover,
+                   row_number() OVER (PARTITION BY agreement_id ORDER BY rem DESC, ww DESC, department_code) AS rk,
+                   row_number() OVER (PARTITION BY agreement_id ORDER BY w_int DESC, department_code) AS first_rank
+            FROM z
+        )
+        SELECT batch_code, item_code, institution_code, CAST(year AS INTEGER) AS year, department_code,
+               CAST(CAST(fl + CASE WHEN rk <= leftover THEN 1 ELSE 0 END AS DECIMAL(38, 4))
+                    + CASE WHEN first_rank = 1 THEN agreed - CAST(units AS DECIMAL(38, 4)) ELSE 0 END
+                    AS DECIMAL(18, 4)) AS target_qty
+        FROM r
+        ORDER BY agreement_id, department_code
+        """,
+        params=params,
+    ).to_arrow_table()
+    return table.cast(TARGET_SCHEMA)
+
+
+def department_targets_reference(
+    q: FactQuery, *, institution: str | None = None, reference_months: int = 12, basis: UsageBasis | None = None
+) -> pa.Table:
+    """The same targets through ``allocation.allocate_targets`` one agreement at a time (the pure rule):
+    what ``department_targets`` is tested against."""
+    if q.scope.level is Level.DEPARTMENT:
+        raise ValueError("department targets are derived at hospital level; a department scope sees one department")
+    basis = basis or UsageBasis(reference_months=reference_months)
+    inst = "WHERE a.institution_code = $institution" if institution else ""
+    params: dict[str, Any] = {"months": basis.reference_months} | ({"institution": institution} if institution else {})
+    result = q.con.execute(
+        f"""
+        WITH {_usage_sql(q, inst)}
         SELECT ag.agreement_id, ag.batch_code, ag.item_code, ag.institution_code, ag.year, ag.agreed_qty,
                u.department_code, u.selected, u.non_selected, u.substitutes
         FROM usage_rows u JOIN ag ON ag.agreement_id = u.agreement_id

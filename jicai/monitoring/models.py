@@ -40,6 +40,7 @@ class Alert(ScopedModel):
     message_zh = models.TextField(_("message (Chinese)"))
     message_en = models.TextField(_("message (English)"))
     data = models.JSONField(_("data"), default=dict, blank=True)
+    digest = models.CharField(_("content digest"), max_length=32, blank=True, editable=False)
     first_seen = models.DateField(_("first seen"))
     last_seen = models.DateField(_("last seen"))
     resolved_on = models.DateField(_("resolved on"), null=True, blank=True)

@@ -151,6 +151,20 @@ def safe_relation(name: str) -> str:
     return name
 
 
+def month_list(months: Iterable[str]) -> str:
+    """A SQL list of YYYY-MM literals (validated: they are spliced into SQL so that DuckDB prunes
+    the month partitions it need not read)."""
+    items = sorted(set(months))
+    for m in items:
+        if len(m) != 7 or not (m[:4].isdigit() and m[4] == "-" and m[5:].isdigit()):
+            raise ValueError(f"bad month {m!r}")
+    return "(" + ", ".join(f"'{m}'" for m in items) + ")" if items else "(NULL)"
+
+
+MIDX_SQL = "CAST(year({0}) * 12 + month({0}) - 1 AS INTEGER)"
+"""SQL month index of a date expression (``MIDX_SQL.format("p.accepted_on")``), as the pair-month rollup's."""
+
+
 _FAST_PRODUCT_LIMIT = Decimal(10) ** 9
 """qty × conversion stays in 64-bit DECIMAL(18,8) below 10¹⁰; beyond this (absurd) size use 128 bits."""
 
@@ -199,6 +213,74 @@ def status_sql(done: str, target: str, days_elapsed: str, days_total: str, thres
         WHEN {lhs} >= {bound("behind_ratio")} THEN '{STATUS_ON_TRACK}'
         WHEN {lhs} >= {bound("at_risk_ratio")} THEN '{STATUS_BEHIND}'
         ELSE '{STATUS_AT_RISK}' END"""
+
+
+def _monthly_counted_sql(
+    q: FactQuery, ag_sql: str, params: dict[str, Any], *, src: str, monthly: str, inst: str
+) -> str:
+    """The ``counted`` CTE from the pair-month rollup: the whole months of [period_start, upto] (and of
+    the run-rate window) from ``monthly``, the days of the partial months at either end from the lines.
+
+    The partial months are found first (one small query over the agreements) so that the line scan
+    is limited to their partitions.
+    """
+    w = "greatest(a.period_start, $as_of - CAST($run_rate_days AS INTEGER) + 1)"
+    edges = q.con.sql(
+        f"""
+        WITH a AS ({ag_sql})
+        SELECT DISTINCT m FROM (
+            SELECT CASE WHEN day(a.period_start) <> 1 THEN strftime(a.period_start, '%Y-%m') END AS m
+            FROM a WHERE a.upto >= a.period_start
+            UNION ALL
+            SELECT CASE WHEN a.upto <> last_day(a.upto) THEN strftime(a.upto, '%Y-%m') END
+            FROM a WHERE a.upto >= a.period_start
+            UNION ALL
+            SELECT CASE WHEN day({w}) <> 1 THEN strftime({w}, '%Y-%m') END
+            FROM a WHERE a.upto >= {w}
+        ) WHERE m IS NOT NULL
+        """,
+        params=params,
+    ).fetchall()
+    edge_months = month_list(m for (m,) in edges)
+    first = "CASE WHEN day({0}) = 1 THEN 0 ELSE 1 END"
+    last = "CASE WHEN {0} = last_day({0}) THEN 0 ELSE 1 END"
+    return f"""
+        agx AS (
+            SELECT a.agreement_id, a.institution_code, a.batch_code, a.item_code, a.period_start, a.upto,
+                   {w} AS w,
+                   {MIDX_SQL.format("a.period_start")} + {first.format("a.period_start")} AS fm_lo,
+                   {MIDX_SQL.format("a.upto")} - {last.format("a.upto")} AS fm_hi,
+                   {MIDX_SQL.format(w)} + {first.format(w)} AS rfm_lo
+            FROM ag a WHERE a.upto >= a.period_start
+        ),
+        full_months AS (
+            SELECT a.agreement_id, sum(m.sel_qty) AS counted,
+                   sum(m.sel_qty) FILTER (WHERE m.midx >= a.rfm_lo) AS recent
+            FROM agx a JOIN {monthly} m
+              ON m.institution_code = a.institution_code AND m.batch_code = a.batch_code
+             AND m.item_code = a.item_code AND m.midx BETWEEN a.fm_lo AND a.fm_hi
+            GROUP BY a.agreement_id
+        ),
+        edge_lines AS (
+            SELECT p.institution_code, s.batch_code, s.item_code, p.accepted_on,
+                   {MIDX_SQL.format("p.accepted_on")} AS midx, {item_qty_sql(q, src)} AS q
+            FROM {src} p JOIN sel s ON s.product_code = p.product_code
+            WHERE p.month IN {edge_months} AND p.accepted_on <= $as_of{inst}
+        ),
+        edge_days AS (
+            SELECT a.agreement_id,
+                   sum(l.q) FILTER (WHERE l.midx NOT BETWEEN a.fm_lo AND a.fm_hi) AS counted,
+                   sum(l.q) FILTER (WHERE l.accepted_on >= a.w AND l.midx NOT BETWEEN a.rfm_lo AND a.fm_hi) AS recent
+            FROM agx a JOIN edge_lines l
+              ON l.institution_code = a.institution_code AND l.batch_code = a.batch_code
+             AND l.item_code = a.item_code AND l.accepted_on BETWEEN a.period_start AND a.upto
+            GROUP BY a.agreement_id
+        ),
+        counted AS (
+            SELECT agreement_id, sum(counted) AS counted, sum(recent) AS recent
+            FROM (SELECT * FROM full_months UNION ALL SELECT * FROM edge_days)
+            GROUP BY agreement_id
+        ),"""
 
 
 def agreements_sql(*, batch: str | None, institution: str | None, alias: str = "a") -> tuple[str, dict[str, Any]]:
@@ -250,10 +332,13 @@ def progress(
     institution: str | None = None,
     run_rate_days: int = 90,
     ordered: bool = False,
+    monthly: str | None = None,
 ) -> pa.Table:
     """Progress of every agreement in scope on ``as_of`` (module docstring). ``source`` is the purchases
     view or a rollup with the columns institution_code, product_code, accepted_on, qty. Needs
-    ``agreements`` and ``item_products`` registered on ``q``."""
+    ``agreements`` and ``item_products`` registered on ``q``. ``monthly`` names the pair-month rollup
+    of ``source`` (``jicai.monitoring.monthly``): whole months are read from it, partial ones from
+    ``source``, with the same result."""
     if run_rate_days <= 0:
         raise ValueError(f"run_rate_days must be positive, got {run_rate_days}")
     src = safe_relation(source)
@@ -263,12 +348,8 @@ def progress(
     params |= {"as_of": as_of, "run_rate_days": run_rate_days}
     inst = " AND p.institution_code = $institution" if institution else ""
     status = status_sql("counted", "agreed_qty", "days_elapsed", "days_total", "t")
-    sql = f"""
-        WITH ag AS ({ag_sql}),
-        sel AS (
-            SELECT DISTINCT batch_code, item_code, product_code, conversion
-            FROM item_products WHERE kind = 'selected'
-        ),
+    if monthly is None:
+        counted_sql = f"""
         lines AS (
             SELECT p.institution_code, s.batch_code, s.item_code, p.accepted_on,
                    {item_qty_sql(q, src)} AS q
@@ -282,7 +363,15 @@ def progress(
               ON l.institution_code = a.institution_code AND l.batch_code = a.batch_code
              AND l.item_code = a.item_code AND l.accepted_on BETWEEN a.period_start AND a.upto
             GROUP BY a.agreement_id
-        ),
+        ),"""
+    else:
+        counted_sql = _monthly_counted_sql(q, ag_sql, params, src=src, monthly=safe_relation(monthly), inst=inst)
+    sql = f"""
+        WITH ag AS ({ag_sql}),
+        sel AS (
+            SELECT DISTINCT batch_code, item_code, product_code, conversion
+            FROM item_products WHERE kind = 'selected'
+        ),{counted_sql}
         c AS (
             SELECT ag.*,
                    CAST(coalesce(k.counted, 0) AS DECIMAL(38, 4)) AS counted,

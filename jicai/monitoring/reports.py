@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from openpyxl import Workbook
 
 from jicai.core.tenancy import Scope, ScopeError, use_scope
@@ -54,9 +55,14 @@ def _progress(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: A
     return progress(q, req.as_of, thresholds=thresholds, batch=req.batch, institution=req.institution, ordered=True)
 
 
+def _of_batch(table: pa.Table, batch: str | None) -> pa.Table:
+    return table if not batch else table.filter(pc.equal(table["batch_code"], batch))
+
+
 def _departments(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
     thresholds = progress_thresholds(profiles, _profiles_of(ref), req.as_of)
-    return department_progress(q, req.as_of, thresholds=thresholds, institution=req.institution, ordered=True)
+    table = department_progress(q, req.as_of, thresholds=thresholds, institution=req.institution, ordered=True)
+    return _of_batch(table, req.batch)
 
 
 def _substitutes(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
@@ -70,7 +76,19 @@ def _substitutes(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref
 def _payables(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
     regions = set(ref.institutions.column("region_code").to_pylist())
     rules = payment_rules_for(profiles, regions, req.as_of)
-    return payables(q, req.as_of, rules=rules, institution=req.institution)
+    table = payables(q, req.as_of, rules=rules, institution=req.institution)
+    if req.batch:
+        # a batch's lines: its products (selected, same generic, substitute) bought by institutions
+        # that hold an agreement of the batch
+        products = ref.item_products.filter(pc.equal(ref.item_products["batch_code"], req.batch))
+        holders = ref.agreements.filter(pc.equal(ref.agreements["batch_code"], req.batch))
+        table = table.filter(
+            pc.and_(
+                pc.is_in(table["product_code"], value_set=products["product_code"].combine_chunks()),
+                pc.is_in(table["institution_code"], value_set=holders["institution_code"].combine_chunks()),
+            )
+        )
+    return table
 
 
 def _prepayments(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
@@ -90,6 +108,18 @@ REPORTS: dict[str, Builder] = {
     "settlements": _settlements,
 }
 REPORT_NAMES = (*REPORTS, "alerts")
+
+REPORT_READS: dict[str, tuple[str, ...]] = {
+    "progress": ("agreement", "purchase"),
+    "department-progress": ("dispensing",),
+    "substitutes": ("agreement", "purchase"),
+    "payables": ("purchase", "payment"),
+    "prepayments": ("agreement", "purchase"),
+    "settlements": ("agreement", "purchase"),
+    "alerts": ("agreement",),
+}
+"""What each report reads besides ``report:read``: a department head (dispensing only) gets its
+department's progress and nothing computed from the whole hospital's purchases or payments."""
 
 ALERT_COLUMNS = (
     "kind",
@@ -126,6 +156,9 @@ def run_report(name: str, scope: Scope, request: ReportRequest, *, home: Path, p
     """Compute report ``name`` for ``scope``; raises KeyError for an unknown name."""
     if not scope.can("report", "read") and not scope.is_system:
         raise ScopeError(f"{scope.label} may not read reports")
+    for resource in REPORT_READS.get(name, ()):
+        if not scope.can(resource, "read"):
+            raise ScopeError(f"{scope.label} may not read {resource}, which report {name} is computed from")
     if name == "alerts":
         return _alerts(scope, request)
     builder = REPORTS[name]

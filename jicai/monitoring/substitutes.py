@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -49,11 +50,13 @@ import pyarrow as pa
 from jicai.facts.query import FactQuery
 from jicai.facts.schemas import QTY
 from jicai.monitoring.progress import (
+    MIDX_SQL,
     RATIO,
     RATIO_OF_MACRO,
     THRESHOLD,
     ensure_macros,
     item_qty_sql,
+    month_list,
     safe_relation,
     to_six_places,
 )
@@ -144,14 +147,35 @@ def _interruptions(table: pa.Table | None) -> pa.Table:
     return pa.table(columns).cast(_INTERNAL_INTERRUPTIONS)
 
 
+@dataclass(frozen=True)
+class _Monthly:
+    """Reading whole months from the pair-month rollup ``relation`` (see ``substitutes``)."""
+
+    relation: str
+    partial_month: str | None  # the as-of month when as_of is not its last day (read from the lines)
+    months: str | None  # SQL list of the months read (None: all)
+    out_lo: int | None  # first month index returned (None: all)
+    start_months: str  # SQL list of the months in which agreement years start mid-month
+
+
 def _substitutes_sql(
-    src: str, item_qty: str, *, batch: bool, institution: bool, interrupted: bool, misaligned: bool, ordered: bool
+    src: str,
+    item_qty: str,
+    *,
+    batch: bool,
+    institution: bool,
+    interrupted: bool,
+    misaligned: bool,
+    ordered: bool,
+    monthly: _Monthly | None = None,
 ) -> str:
     """The query; optional parts only when there are interruptions / agreement years starting mid-month."""
     pair_where = [
         c for c, on in (("batch_code = $batch", batch), ("institution_code = $institution", institution)) if on
     ]
     inst = " AND p.institution_code = $institution" if institution else ""
+    lo_lines = f" AND p.month IN {monthly.months}" if monthly is not None and monthly.months is not None else ""
+    start_lines = f" AND p.month IN {monthly.start_months}" if monthly is not None else ""
     keys = "institution_code, batch_code, item_code"
     ctes = [
         # Pairs numbered so that windows and joins key on one integer instead of three strings.
@@ -166,18 +190,7 @@ def _substitutes_sql(
         )""",
         "prod AS (SELECT DISTINCT batch_code, item_code, product_code, kind, conversion FROM item_products)",
         # Grouped, windowed and joined by the integer pair_id alone; the codes come back at the end.
-        f"""monthly AS (
-            SELECT pr.pair_id, year(p.accepted_on) * 12 + month(p.accepted_on) - 1 AS midx,
-                   coalesce(sum({item_qty}) FILTER (WHERE s.kind = 'selected'), 0) AS sel,
-                   coalesce(sum({item_qty}) FILTER (WHERE s.kind = 'same_generic'), 0) AS ns,
-                   coalesce(sum({item_qty}) FILTER (WHERE s.kind = 'substitute'), 0) AS sub
-            FROM {src} p
-            JOIN prod s ON s.product_code = p.product_code
-            JOIN pairs pr ON pr.institution_code = p.institution_code
-                AND pr.batch_code = s.batch_code AND pr.item_code = s.item_code
-            WHERE p.accepted_on <= $as_of{inst}
-            GROUP BY pr.pair_id, midx
-        )""",
+        _monthly_cte(src, item_qty, inst, monthly),
     ]
     if interrupted:
         ctes += [
@@ -190,7 +203,7 @@ def _substitutes_sql(
                     ON ii.batch_code = s.batch_code AND ii.item_code = s.item_code
                 JOIN pairs pr ON pr.institution_code = p.institution_code
                     AND pr.batch_code = s.batch_code AND pr.item_code = s.item_code
-                WHERE p.accepted_on <= $as_of{inst}
+                WHERE p.accepted_on <= $as_of{inst}{lo_lines}
                 GROUP BY ALL
             )""",
             f"""exempt_days AS (
@@ -208,6 +221,7 @@ def _substitutes_sql(
             )""",
         ]
     exempt_join = "LEFT JOIN exempt e ON e.pair_id = m.pair_id AND e.midx = m.midx" if interrupted else ""
+    out_where = "WHERE v.midx >= $out_lo" if monthly is not None and monthly.out_lo is not None else ""
     ctes += [
         f"""placed AS (
             SELECT m.*, {"coalesce(e.ex, 0)" if interrupted else "0"} AS ex, a.agreement_id, a.profile
@@ -245,7 +259,7 @@ def _substitutes_sql(
                 FROM mid_start b
                 JOIN prod s ON s.batch_code = b.batch_code AND s.item_code = b.item_code
                 JOIN {src} p ON p.institution_code = b.institution_code AND p.product_code = s.product_code
-                    AND p.accepted_on >= b.month_start AND p.accepted_on < b.period_start
+                    AND p.accepted_on >= b.month_start AND p.accepted_on < b.period_start{start_lines}
                 GROUP BY b.agreement_id
             )""",
         ]
@@ -301,9 +315,49 @@ def _substitutes_sql(
                     ELSE CAST(cap_ratio * cum_sel AS DECIMAL(18, 4)) END AS cap_limit,
                coalesce(cap_ratio IS NOT NULL AND cum_ns > cap_ratio * cum_sel, FALSE) AS cap_exceeded
         FROM v JOIN pairs pr ON pr.pair_id = v.pair_id
+        {out_where}
         {"ORDER BY pr.institution_code, pr.batch_code, pr.item_code, midx" if ordered else ""}
         """
     )
+
+
+def _monthly_cte(src: str, item_qty: str, inst: str, monthly: _Monthly | None) -> str:
+    """Selected / same-generic / substitute quantity per pair and month: from the lines, or whole
+    months from the rollup plus the as-of month's days from the lines."""
+    sums = f"""coalesce(sum({item_qty}) FILTER (WHERE s.kind = 'selected'), 0) AS sel,
+                   coalesce(sum({item_qty}) FILTER (WHERE s.kind = 'same_generic'), 0) AS ns,
+                   coalesce(sum({item_qty}) FILTER (WHERE s.kind = 'substitute'), 0) AS sub"""
+    joins = """JOIN prod s ON s.product_code = p.product_code
+            JOIN pairs pr ON pr.institution_code = p.institution_code
+                AND pr.batch_code = s.batch_code AND pr.item_code = s.item_code"""
+    if monthly is None:
+        return f"""monthly AS (
+            SELECT pr.pair_id, {MIDX_SQL.format("p.accepted_on")} AS midx,
+                   {sums}
+            FROM {src} p
+            {joins}
+            WHERE p.accepted_on <= $as_of{inst}
+            GROUP BY pr.pair_id, midx
+        )"""
+    lo = f" AND m.month IN {monthly.months}" if monthly.months is not None else ""
+    inst_m = " AND m.institution_code = $institution" if inst else ""
+    whole = f"""SELECT pr.pair_id, m.midx, m.sel_qty AS sel, m.ns_qty AS ns, m.sub_qty AS sub
+            FROM {monthly.relation} m
+            JOIN pairs pr ON pr.institution_code = m.institution_code
+                AND pr.batch_code = m.batch_code AND pr.item_code = m.item_code
+            WHERE m.midx <= $full_hi{lo}{inst_m}"""
+    if monthly.partial_month is None:
+        return f"monthly AS ({whole})"
+    return f"""monthly AS (
+            {whole}
+            UNION ALL
+            SELECT pr.pair_id, {MIDX_SQL.format("p.accepted_on")} AS midx,
+                   {sums}
+            FROM {src} p
+            {joins}
+            WHERE p.month = '{monthly.partial_month}' AND p.accepted_on <= $as_of{inst}
+            GROUP BY pr.pair_id, midx
+        )"""
 
 
 def substitutes(
@@ -316,9 +370,18 @@ def substitutes(
     batch: str | None = None,
     institution: str | None = None,
     ordered: bool = False,
+    monthly: str | None = None,
+    since_month: str | None = None,
 ) -> pa.Table:
     """Monthly selected / non-selected / substitute use and the cap check (module docstring).
-    Needs ``agreements`` and ``item_products`` registered on ``q``."""
+    Needs ``agreements`` and ``item_products`` registered on ``q``.
+
+    ``monthly`` names the pair-month rollup of ``source`` (``jicai.monitoring.monthly``): whole
+    months come from it, the as-of month's days (when as_of is not a month end) from ``source``.
+    ``since_month`` (YYYY-MM, needs ``monthly``) returns only the rows from that month on, reading
+    only what they depend on: 12 months back for year-on-year growth, and back to the start of
+    every agreement year they fall in for the cumulative figures — the monthly cycle's increment.
+    """
     src = safe_relation(source)
     ensure_macros(q)
     caps = [
@@ -333,6 +396,13 @@ def substitutes(
     breaks = _interruptions(interruptions)
     q.register(INTERRUPTIONS_RELATION, breaks)
     mid_month = q.rows("SELECT count(*) AS n FROM agreements WHERE day(period_start) <> 1")[0]["n"]
+    params: dict[str, Any] = {"as_of": as_of}
+    plan: _Monthly | None = None
+    if since_month is not None and monthly is None:
+        raise ValueError("since_month needs the monthly rollup")
+    if monthly is not None:
+        plan, extra = _monthly_plan(q, as_of, safe_relation(monthly), since_month)
+        params |= extra
     sql = _substitutes_sql(
         src,
         item_qty_sql(q, src, conversion="s.conversion"),
@@ -341,11 +411,55 @@ def substitutes(
         interrupted=breaks.num_rows > 0,
         misaligned=mid_month > 0,
         ordered=ordered,
+        monthly=plan,
     )
-    params: dict[str, Any] = {"as_of": as_of}
     if batch:
         params["batch"] = batch
     if institution:
         params["institution"] = institution
     table = q.con.sql(sql, params=params).to_arrow_table()
     return table.select(list(SUBSTITUTE_COLUMNS)).cast(SUBSTITUTE_SCHEMA)
+
+
+def _monthly_plan(
+    q: FactQuery, as_of: dt.date, relation: str, since_month: str | None
+) -> tuple[_Monthly, dict[str, Any]]:
+    """What the rollup path reads: the partial as-of month, the first month needed, mid-month starts."""
+    month_end = as_of == _last_day(as_of)
+    as_of_midx = as_of.year * 12 + as_of.month - 1
+    params: dict[str, Any] = {"full_hi": as_of_midx if month_end else as_of_midx - 1}
+    months: str | None = None
+    out_lo: int | None = None
+    if since_month is not None:
+        month_list([since_month])  # validates
+        out_lo = int(since_month[:4]) * 12 + int(since_month[5:7]) - 1
+        first_day = dt.date(out_lo // 12, out_lo % 12 + 1, 1)
+        starts = q.con.execute(
+            f"SELECT min({MIDX_SQL.format('period_start')}) FROM agreements "
+            "WHERE period_end >= $first AND period_start <= $as_of",
+            {"first": first_day, "as_of": as_of},
+        ).fetchall()[0][0]
+        # year-on-year needs the same months a year earlier, month-on-month the month before, the
+        # cumulative figures every month since the start of each agreement year returned
+        cum_lo = min(out_lo, starts) if starts is not None else out_lo
+        wanted = {*range(out_lo - 12, as_of_midx - 11), out_lo - 1, *range(cum_lo, as_of_midx + 1)}
+        months = month_list(f"{m // 12:04d}-{m % 12 + 1:02d}" for m in wanted)
+        params["out_lo"] = out_lo
+    starts_mid = q.con.execute(
+        "SELECT DISTINCT strftime(period_start, '%Y-%m') FROM agreements "
+        "WHERE day(period_start) <> 1 AND period_start <= $as_of",
+        {"as_of": as_of},
+    ).fetchall()
+    plan = _Monthly(
+        relation=relation,
+        partial_month=None if month_end else as_of.strftime("%Y-%m"),
+        months=months,
+        out_lo=out_lo,
+        start_months=month_list(m for (m,) in starts_mid),
+    )
+    return plan, params
+
+
+def _last_day(day: dt.date) -> dt.date:
+    following = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return following - dt.timedelta(days=1)

@@ -191,7 +191,9 @@ def _assert_same(floor: pa.Table, frame: pd.DataFrame, columns: tuple[str, ...],
     for column in columns:
         a, b = left[column], frame[column]
         if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
-            assert np.allclose(a.astype(float), b.astype(float), rtol=0, atol=1e-6, equal_nan=True), column
+            # ratios are rounded to 4 places from doubles in both baselines: an exact tie such as
+            # 1392 / 7680 = 0.18125 may land on either side (DuckDB's round() sees 0.181249…)
+            assert np.allclose(a.astype(float), b.astype(float), rtol=0, atol=1.0001e-4, equal_nan=True), column
         else:
             assert (a.astype(str).to_numpy() == b.astype(str).to_numpy()).all(), column
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from jicai.core.tenancy import Scope, system_scope
+from jicai.facts import store
+from jicai.facts.query import FactQuery
 from jicai.monitoring.departments import (
     DEPARTMENT_COLUMNS,
     DEPARTMENT_SCHEMA,
@@ -229,3 +235,107 @@ def test_history_window_is_the_policy_reference_window(dept_world: Any, settings
         }
     # then only the window's two departments share the 10,000 (1 : 3)
     assert got == {"BB01": Decimal(2500), "CC01": Decimal(7500)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Property: the set-based largest remainder equals ``allocate_targets`` agreement by agreement.
+
+_DEPTS = ("NK01", "WK02", "EK03", "FK04")
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    uses=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2),  # agreement
+            st.sampled_from(_DEPTS),
+            st.sampled_from(["SEL", "NS", "SUB"]),
+            st.integers(min_value=-5, max_value=60),  # qty (returns too)
+            st.integers(min_value=0, max_value=360),  # day of the window year
+        ),
+        max_size=30,
+    ),
+    agreed=st.lists(
+        st.decimals(min_value=0, max_value=5000, places=4, allow_nan=False, allow_infinity=False),
+        min_size=3,
+        max_size=3,
+    ),
+    selected_only=st.booleans(),
+)
+def test_set_based_targets_equal_the_policy_rule(
+    uses: list[tuple[Any, ...]], agreed: list[Decimal], selected_only: bool
+) -> None:
+    from jicai.facts.schemas import DISPENSING
+    from jicai.monitoring.departments import department_targets_reference
+    from jicai.monitoring.reference import AGREEMENTS, ITEM_PRODUCTS
+    from jicai.policy.allocation import UsageBasis
+
+    inst = "H46010800001"
+    agreements = pa.Table.from_pylist(
+        [
+            {
+                "agreement_id": i + 1,
+                "batch_code": "B1",
+                "item_code": f"A0{i}",
+                "institution_code": inst,
+                "region_code": "460108",
+                "year": 1,
+                "period_start": D(2024, 1, 1),
+                "period_end": D(2024, 12, 31),
+                "agreed_qty": agreed[i],
+                "unit_price": Decimal("0.5000"),
+                "profile": "national",
+            }
+            for i in range(3)
+        ],
+        schema=AGREEMENTS,
+    )
+    products = [
+        {
+            "batch_code": "B1",
+            "item_code": f"A0{i}",
+            "product_code": f"{kind}{i}",
+            "kind": k,
+            "conversion": c,
+            "unit_price": None,
+        }
+        for i in range(3)
+        for kind, k, c in (
+            ("SEL", "selected", Decimal(1)),
+            ("NS", "same_generic", Decimal("0.5")),
+            ("SUB", "substitute", Decimal(2)),
+        )
+    ]
+    lines = [
+        {
+            "record_id": f"r{n}",
+            "institution_code": inst,
+            "region_code": "460108",
+            "department_code": dept,
+            "dispensed_on": D(2023, 1, 1) + dt.timedelta(days=day),
+            "product_code": f"{kind}{a}",
+            "qty": Decimal(qty),
+            "amount": Decimal(0),
+            "diagnosis_code": None,
+            "prescriber_code": None,
+            "patient_key": None,
+            "import_id": 1,
+            "month": (D(2023, 1, 1) + dt.timedelta(days=day)).strftime("%Y-%m"),
+        }
+        for n, (a, dept, kind, qty, day) in enumerate(uses)
+    ]
+    basis = UsageBasis(non_selected=not selected_only, substitutes=not selected_only)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if lines:
+            store.append(home, DISPENSING, pa.Table.from_pylist(lines, schema=DISPENSING.schema))
+        with FactQuery(home, Scope.system("test")) as q:
+            q.register("agreements", agreements)
+            q.register("item_products", pa.Table.from_pylist(products, schema=ITEM_PRODUCTS))
+            fast = department_targets(q, basis=basis)
+            slow = department_targets_reference(q, basis=basis)
+    key = [(c, "ascending") for c in ("item_code", "department_code")]
+    assert fast.sort_by(key).equals(slow.sort_by(key))
+    for item in {r["item_code"] for r in fast.to_pylist()}:
+        total = sum(r["target_qty"] for r in fast.to_pylist() if r["item_code"] == item)
+        assert total == agreed[int(item[-1])].quantize(Decimal("0.0001"))

@@ -15,6 +15,7 @@ from jicai.monitoring.alerts_rules import (
     overdue_payments,
     substitute_growth,
     tranche_fired,
+    tranches_due,
     trigger_zh,
 )
 from jicai.monitoring.progress import PROGRESS_COLUMNS
@@ -232,3 +233,47 @@ def test_trigger_words() -> None:
     assert trigger_zh("start") == "协议期开始"
     assert trigger_zh("completion") == "完成约定采购量"
     assert trigger_zh("volume_share(0.5)") == "累计采购量达到约定量的 50%"
+
+
+def test_tranches_due_sum_the_items_of_one_payment() -> None:
+    # given the start tranches of two items of one batch fired the same day, and a clearing that
+    # pays for one item and claws back for another
+    def row(item: str, tranche: int, trigger: str, day: dt.date, amount: str) -> dict[str, Any]:
+        return {
+            "agreement_id": hash(item) % 1000,
+            "batch_code": "HN-N7",
+            "item_code": item,
+            "institution_code": INST,
+            "year": 1,
+            "tranche": tranche,
+            "trigger": trigger,
+            "fired_on": day,
+            "amount": D(amount),
+            "profile": "national",
+        }
+
+    table = pa.Table.from_pylist(
+        [
+            row("A01", 1, "start", dt.date(2026, 1, 1), "510.00"),
+            row("A02", 1, "start", dt.date(2026, 1, 1), "90.50"),
+            row("A01", 2, "clearing", dt.date(2026, 12, 31), "120.00"),
+            row("A02", 2, "clearing", dt.date(2026, 12, 31), "-30.25"),
+        ]
+    )
+    # when
+    alerts = tranches_due(table, labels=LABELS)
+    # then one alert per payment, with the items' sum and each item in the data
+    assert [a.key for a in alerts] == [
+        f"tranche:HN-N7:{INST}:1:1:2026-01-01",
+        f"tranche:HN-N7:{INST}:1:2:2026-12-31",
+    ]
+    start, clearing = alerts
+    assert "2 个品种：协议期开始，已于 2026-01-01 触发，第1笔预付款合计 600.50 元应予拨付" in start.message_zh
+    assert [i["amount"] for i in start.data["items"]] == [D("510.00"), D("90.50")]
+    assert "医保基金应拨付 120.00 元，医疗机构应退回 30.25 元" in clearing.message_zh
+    assert (clearing.data["to_pay"], clearing.data["to_recover"], clearing.data["amount"]) == (
+        D("120.00"),
+        D("30.25"),
+        D("89.75"),
+    )
+    assert all(a.severity == "info" and a.kind == "tranche_fired" for a in alerts)
