@@ -214,12 +214,23 @@ def _incremental(home: Path, as_of: dt.date) -> None:
     for db in home.glob("jicai.sqlite3*"):
         db.unlink()
     full = _child("cycle", home, as_of)
-    print(f"cycle (full)        {full['seconds']:8.2f} s  {full['timings']}")
+    print(f"cycle (full)        {full['seconds']:8.2f} s  peak RSS {full['peak_rss_mib'] / 1024:.2f} GiB")
+    print(f"  {_steps(full['timings'])}")
+    print(f"  {full['counts']}")
     subprocess.run([sys.executable, "-m", "benchmarks.generate", "--home", str(home), "--append-month"], check=True)  # noqa: S603
     next_month_end = (as_of.replace(day=1) + dt.timedelta(days=62)).replace(day=1) - dt.timedelta(days=1)
     again = _child("cycle-again", home, next_month_end)
-    print(f"cycle (+1 month)    {again['seconds']:8.2f} s  months {again['months']}  {again['timings']}")
+    print(
+        f"cycle (+1 month)    {again['seconds']:8.2f} s  peak RSS {again['peak_rss_mib'] / 1024:.2f} GiB  "
+        f"months {again['months']}  full rebuild: {again['full']}"
+    )
+    print(f"  {_steps(again['timings'])}")
+    print(f"  {again['counts']}")
     print(f"incremental / full = {again['seconds'] / full['seconds']:.2f}  (target ≤ {TARGET_INCREMENTAL})")
+
+
+def _steps(timings: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.2f} s" for k, v in timings.items() if k != "total")
 
 
 if __name__ == "__main__":

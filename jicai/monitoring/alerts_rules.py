@@ -97,12 +97,17 @@ def _dec(value: Any) -> Decimal | None:
     return Decimal(value)
 
 
+_TENTH = Decimal("0.1")
+_Q4 = Decimal("0.0001")
+_HUNDRED = Decimal(100)
+
+
 def _pct(value: Any) -> str:
     """A ratio as a percentage with at most one decimal (0.25 → "25%", 0.125 → "12.5%")."""
     number = _dec(value)
     if number is None:
         return "—"
-    shown = (number * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    shown = (number * _HUNDRED).quantize(_TENTH, rounding=ROUND_HALF_UP)
     text = format(shown, "f")
     return (text[:-2] if text.endswith(".0") else text) + "%"
 
@@ -111,7 +116,7 @@ def _qty(value: Any) -> str:
     number = _dec(value)
     if number is None:
         return "—"
-    number = number.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
+    number = number.quantize(_Q4, rounding=ROUND_HALF_UP).normalize()
     return format(number, ",f")
 
 
@@ -151,6 +156,14 @@ def _region(row: Mapping[str, Any], labels: Labels) -> str:
     return match.group(1) if match else ""
 
 
+def _as_of_zh(as_of: dt.date | None) -> str:
+    return f"（数据截至 {as_of.isoformat()}）" if as_of else ""
+
+
+def _as_of_en(as_of: dt.date | None) -> str:
+    return f" (figures as of {as_of.isoformat()})" if as_of else ""
+
+
 def _group_latest(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
     """Rows per (institution, batch, item), sorted by month."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -177,8 +190,12 @@ def behind_schedule(
     *,
     behind_ratio: Decimal | Mapping[str, Decimal | tuple[Decimal, Decimal]] = DEFAULT_BEHIND_RATIO,
     labels: Labels = _NO_LABELS,
+    as_of: dt.date | None = None,
 ) -> list[AlertCandidate]:
     """Agreement years whose status is 'behind' or 'at_risk' (R-L1).
+
+    With ``as_of`` the message says which day its figures are of: the cycle rewrites a stored alert
+    when its situation changes, not every time a percentage moves.
 
     "应达" (expected) = behind_ratio × elapsed share, the completion below which a year is behind;
     ``behind_ratio`` is one number or a mapping by profile name, whose values may also be the
@@ -213,13 +230,13 @@ def behind_schedule(
                 message_zh=(
                     f"{inst} {item} 第{year}协议年 完成率 {_pct(row.get('completion'))}，时间进度 {_pct(elapsed)}，"
                     f"{zh_state}（应达 {_pct(expected)}）；尚需采购 {_qty(remaining)}（约定量 {_qty(agreed)}）"
-                    f"{zh_projection}。请核查采购计划，优先采购中选产品。"
+                    f"{zh_projection}。请核查采购计划，优先采购中选产品。{_as_of_zh(as_of)}"
                 ),
                 message_en=(
                     f"{inst} {item} agreement year {year}: completion {_pct(row.get('completion'))}, "
                     f"time elapsed {_pct(elapsed)}, {en_state} (expected {_pct(expected)}); {_qty(remaining)} still "
                     f"to buy of {_qty(agreed)} agreed{en_projection}. Review the purchasing plan and buy the "
-                    "selected product first."
+                    f"selected product first.{_as_of_en(as_of)}"
                 ),
                 data={
                     "status": status,
@@ -362,10 +379,13 @@ def substitute_growth(
     return out
 
 
-def overdue_payments(overdue: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertCandidate]:
+def overdue_payments(
+    overdue: pa.Table, *, labels: Labels = _NO_LABELS, as_of: dt.date | None = None
+) -> list[AlertCandidate]:
     """Institutions with overdue supplier payments, from ``payables.overdue_totals`` (R-E1).
 
-    Critical when the oldest overdue line is more than ``CRITICAL_OVERDUE_DAYS`` days late.
+    Critical when the oldest overdue line is more than ``CRITICAL_OVERDUE_DAYS`` days late; with
+    ``as_of`` the message dates its figures (see ``behind_schedule``).
     """
     out = []
     for row in _rows(overdue):
@@ -388,11 +408,12 @@ def overdue_payments(overdue: pa.Table, *, labels: Labels = _NO_LABELS) -> list[
                 message_zh=(
                     f"{inst} 有 {lines} 笔药品货款逾期未付，逾期金额 {_money(amount)} 元（未付合计 "
                     f"{_money(outstanding)} 元），最长逾期 {days} 天。请按合同约定尽快向供应企业回款。"
+                    f"{_as_of_zh(as_of)}"
                 ),
                 message_en=(
                     f"{inst}: {lines} purchase lines unpaid past their due date, {_money(amount)} yuan overdue "
                     f"({_money(outstanding)} yuan outstanding in all), the oldest {days} days late. Pay the "
-                    "suppliers as the contract requires."
+                    f"suppliers as the contract requires.{_as_of_en(as_of)}"
                 ),
                 data={
                     "lines": row.get("lines"),
@@ -494,7 +515,8 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
     What the fund acts on is a payment to an institution: on the first day of a year every item of a
     batch fires its start tranche at once, so the items are summed into one alert (each item's
     amount is in ``data``). A clearing tranche may pay (positive) or claw back (negative) per item;
-    both totals are shown. Rows are ``tranches.fired_tranches`` rows (PREPAYMENT_SCHEMA).
+    both totals are shown; ``data["items"]`` maps each item to its amount. Rows are
+    ``tranches.fired_tranches`` rows (PREPAYMENT_SCHEMA).
     """
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in _rows(fired):
@@ -546,10 +568,7 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
                     "amount": pay - back,
                     "to_pay": pay,
                     "to_recover": back,
-                    "items": [
-                        {"item_code": r["item_code"], "agreement_id": r.get("agreement_id"), "amount": a}
-                        for r, a in sorted(zip(rows, amounts, strict=True), key=lambda p: str(p[0]["item_code"]))
-                    ],
+                    "items": {str(r["item_code"]): str(a) for r, a in zip(rows, amounts, strict=True)},
                     "profile": first.get("profile"),
                 },
             )

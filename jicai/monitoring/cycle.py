@@ -1,9 +1,10 @@
 """The monthly cycle (``jicai cycle --as-of DATE``): incremental rollups, computations, alerts.
 
 Everything the cycle keeps lives under ``JICAI_HOME``: the pair-month rollup (``rollups/``), the
-results (``results/latest``: progress, overdue totals; ``results/substitutes``: a Delta table by
-month) and a state file (``results/state/cycle.json``) naming the fact versions, the as-of date and
-fingerprints of the reference data and rules that the stored results were computed from.
+results (``results/progress`` and ``results/substitutes``, Delta tables by agreement year and by
+month; ``results/latest``: overdue totals) and a state file (``results/state/cycle.json``) naming
+the fact versions, the as-of date and fingerprints of the reference data and rules that the stored
+results were computed from.
 
 A run compares the current snapshot with that state and recomputes only what changed:
 
@@ -38,6 +39,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from django.db import connection, transaction
@@ -62,7 +64,7 @@ from jicai.policy.profile import ProfileLibrary
 
 _MONTH = re.compile(r"month=(\d{4}-\d{2})")
 Log = Callable[[str], None]
-STATE_VERSION = 1
+STATE_VERSION = 2
 KINDS = (alerts_rules.BEHIND, alerts_rules.CAP, alerts_rules.GROWTH, alerts_rules.OVERDUE)
 GROWTH_THRESHOLD = Decimal("0.5")
 GROWTH_MIN_QTY = Decimal(100)
@@ -92,6 +94,10 @@ def _state_dir(home: Path) -> Path:
     return Path(home) / "results" / "state"
 
 
+def _progress_path(home: Path) -> Path:
+    return Path(home) / "results" / "progress"
+
+
 def _substitutes_path(home: Path) -> Path:
     return Path(home) / "results" / "substitutes"
 
@@ -104,8 +110,9 @@ def _load_state(home: Path) -> dict[str, Any] | None:
         return None
     if state.get("version") != STATE_VERSION:
         return None
-    files = [results_dir(home) / state.get("progress", ""), _state_dir(home) / state.get("agreements", "")]
-    if not all(f.is_file() for f in files) or not DeltaTable.is_deltatable(str(_substitutes_path(home))):
+    if not (_state_dir(home) / state.get("agreements", "")).is_file():
+        return None
+    if not all(DeltaTable.is_deltatable(str(p)) for p in (_substitutes_path(home), _progress_path(home))):
         return None
     return dict(state)
 
@@ -117,13 +124,9 @@ def _save_state(home: Path, state: dict[str, Any]) -> None:
     tmp = folder / "cycle.json.tmp"
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
     os.replace(tmp, folder / "cycle.json")
-    for directory, keep, prefix in (
-        (results_dir(home), state["progress"], "progress-"),
-        (folder, state["agreements"], "agreements-"),
-    ):
-        for old in directory.glob(f"{prefix}*.parquet"):
-            if old.name != keep:
-                old.unlink(missing_ok=True)
+    for old in folder.glob("agreements-*.parquet"):
+        if old.name != state["agreements"]:
+            old.unlink(missing_ok=True)
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -185,74 +188,123 @@ def _month(day: dt.date) -> str:
 # Alerts
 
 
+_ALERT_COLUMNS = (
+    "key",
+    "kind",
+    "severity",
+    "status",
+    "institution_code",
+    "region_code",
+    "batch_code",
+    "item_code",
+    "message_zh",
+    "message_en",
+    "data",
+    "digest",
+    "first_seen",
+    "last_seen",
+)
+
+
+def _json_value(value: Any) -> Any:
+    """Decimals and dates as strings (as ``to_jsonable``), for json's C encoder to call only on them."""
+    if isinstance(value, Decimal | dt.date):
+        return str(value) if isinstance(value, Decimal) else value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+Stored = dict[str, tuple[int, str, str, str, str]]
+"""key → (id, digest, status, kind, "batch:item:institution") of stored alerts."""
+
+
+def existing_alerts(kinds: Iterable[str]) -> Stored:
+    """Stored alerts of ``kinds``, in one query."""
+    kinds = tuple(kinds)
+    table = Alert._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT key, id, digest, status, kind, batch_code, item_code, institution_code FROM {table} "
+            f"WHERE kind IN ({', '.join(['%s'] * len(kinds))})",
+            list(kinds),
+        )
+        return {
+            key: (pk, digest, status, kind, f"{batch}:{item}:{inst}")
+            for key, pk, digest, status, kind, batch, item, inst in cur.fetchall()
+        }
+
+
 def store_alerts(
     candidates: list[alerts_rules.AlertCandidate],
     as_of: dt.date,
     kinds: Iterable[str],
     *,
+    raised: dict[str, str] | None = None,
+    existing: Stored | None = None,
     recomputed: dict[str, set[str]] | None = None,
 ) -> dict[str, int]:
-    """Upsert alerts by key; open alerts no longer raised are resolved.
+    """Write alert ``candidates`` by key; open alerts of ``kinds`` no longer raised are resolved.
 
-    ``recomputed`` limits resolution per kind to the situations this run looked at again (behind:
-    alert keys; cap and growth: "batch:item:institution"); kinds missing from it, or None, were
-    recomputed entirely. An alert is rewritten only when its content (digest) changed or it
-    reopens; every open alert of the kinds gets ``last_seen`` = as_of in one statement. Alerts are
-    derived results the cycle owns (no user edit to audit), so the writes are plain bulk SQL.
+    ``raised`` maps every key raised this run to its situation digest (default: the candidates'
+    own keys, digest = their severity); ``candidates`` need only hold the keys whose situation is
+    new or changed (the cycle renders no message it would not write). A stored alert is rewritten
+    only when its digest changes or it reopens. ``recomputed`` limits resolution per kind to the
+    situations this run looked at again (behind: alert keys; cap and growth:
+    "batch:item:institution"); kinds missing from it, or None, were recomputed entirely. Every open
+    ``last_seen`` is the as-of date of the run that last wrote the alert (the latest cycle run says
+    when open alerts were last confirmed), so a run rewrites no row whose situation holds. Alerts are
+    results the cycle derives (no user edit to audit), so the writes are plain bulk SQL.
     """
     kinds = tuple(kinds)
-    by_key = {c.key: c for c in candidates}
+    if raised is None:
+        raised = {c.key: c.severity for c in candidates}
     table = Alert._meta.db_table
-    created: list[Alert] = []
+    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    created: list[tuple[Any, ...]] = []
     changed: list[tuple[Any, ...]] = []
     with use_scope(Scope.system("cycle")), transaction.atomic():
-        existing: dict[str, tuple[int, str, str]] = {}
-        keys = list(by_key)
-        for start in range(0, len(keys), 2000):
-            for pk, key, digest, status in Alert.objects.filter(key__in=keys[start : start + 2000]).values_list(
-                "pk", "key", "digest", "status"
-            ):
-                existing[key] = (pk, digest, status)
-        for key, c in by_key.items():
-            data = to_jsonable(c.data)
-            digest = _digest([c.severity, c.message_zh, c.message_en, data])
-            found = existing.get(key)
+        if existing is None:
+            existing = existing_alerts({*kinds, *(c.kind for c in candidates), *_SITUATIONS})
+        for c in candidates:
+            digest = raised.get(c.key, c.severity)
+            data = json.dumps(c.data, ensure_ascii=False, sort_keys=True, default=_json_value)
+            found = existing.get(c.key)
             if found is None:
                 created.append(
-                    Alert(
-                        key=key,
-                        kind=c.kind,
-                        severity=c.severity,
-                        institution_code=c.institution_code,
-                        region_code=c.region_code,
-                        batch_code=c.batch_code or "",
-                        item_code=c.item_code or "",
-                        message_zh=c.message_zh,
-                        message_en=c.message_en,
-                        data=data,
-                        digest=digest,
-                        first_seen=as_of,
-                        last_seen=as_of,
+                    (
+                        c.key,
+                        c.kind,
+                        c.severity,
+                        AlertStatus.OPEN.value,
+                        c.institution_code,
+                        c.region_code,
+                        c.batch_code or "",
+                        c.item_code or "",
+                        c.message_zh,
+                        c.message_en,
+                        data,
+                        digest,
+                        as_of,
+                        as_of,
                     )
                 )
             elif found[1] != digest or found[2] != AlertStatus.OPEN:
-                changed.append((c.message_zh, c.message_en, json.dumps(data), c.severity, digest, as_of, found[0]))
-        Alert.objects.bulk_create(created, batch_size=2000)
+                changed.append((c.message_zh, c.message_en, data, c.severity, digest, as_of, found[0]))
+        stale: list[int] = []
         with connection.cursor() as cur:
+            if created:
+                values = ", ".join(json_param if c == "data" else "%s" for c in _ALERT_COLUMNS)
+                cur.executemany(f"INSERT INTO {table} ({', '.join(_ALERT_COLUMNS)}) VALUES ({values})", created)
             if changed:
                 cur.executemany(
-                    f"UPDATE {table} SET message_zh = %s, message_en = %s, data = %s, severity = %s, digest = %s, "
-                    "status = 'open', resolved_on = NULL, last_seen = %s WHERE id = %s",
+                    f"UPDATE {table} SET message_zh = %s, message_en = %s, data = {json_param}, severity = %s, "
+                    "digest = %s, status = 'open', resolved_on = NULL, last_seen = %s WHERE id = %s",
                     changed,
                 )
-            stale = []
-            for pk, key, kind, batch, item, inst in Alert.objects.filter(
-                kind__in=kinds, status=AlertStatus.OPEN
-            ).values_list("pk", "key", "kind", "batch_code", "item_code", "institution_code"):
-                if key in by_key:
+            for key, (pk, _digest, status, kind, pair) in existing.items():
+                if status != AlertStatus.OPEN or kind not in kinds or key in raised:
                     continue
                 looked = None if recomputed is None else recomputed.get(kind)
-                if looked is None or key in looked or f"{batch}:{item}:{inst}" in looked:
+                if looked is None or key in looked or pair in looked:
                     stale.append(pk)
             for start in range(0, len(stale), 2000):
                 chunk = stale[start : start + 2000]
@@ -261,12 +313,6 @@ def store_alerts(
                     f"WHERE id IN ({', '.join(['%s'] * len(chunk))})",
                     [as_of, *chunk],
                 )
-            placeholders = ", ".join(["%s"] * len(kinds))
-            cur.execute(
-                f"UPDATE {table} SET last_seen = %s WHERE status = 'open' AND last_seen < %s "
-                f"AND kind IN ({placeholders})",
-                [as_of, as_of, *kinds],
-            )
     return {"alerts_created": len(created), "alerts_updated": len(changed), "alerts_resolved": len(stale)}
 
 
@@ -376,17 +422,32 @@ def _plan(
     return _Plan(False, "incremental", months, progress_from, subs_from)
 
 
+_SNAPSHOT_COLUMNS = ("agreement_id", "batch_code", "item_code", "institution_code", "year", "period_start")
+
+
+def agreements_snapshot(current: pa.Table) -> pa.Table:
+    """What the state keeps of the agreements: their keys, period start and a hash of each whole row."""
+    con = duckdb.connect()
+    try:
+        con.register("cur", current)
+        return con.sql(f"SELECT {', '.join(_SNAPSHOT_COLUMNS)}, hash(cur) AS row_hash FROM cur").to_arrow_table()
+    finally:
+        con.close()
+
+
 def _changed_agreements(home: Path, state: dict[str, Any] | None, current: pa.Table) -> pa.Table | None:
-    """Agreement rows added, changed or removed since the stored snapshot (both versions)."""
+    """Agreements added, changed or removed since the stored snapshot (the keys of both versions)."""
     if state is None:
         return None
     previous = pq.read_table(_state_dir(home) / state["agreements"])
     con = duckdb.connect()
     try:
-        con.register("cur", current)
-        con.register("prev", previous.cast(current.schema))
+        con.register("cur", agreements_snapshot(current))
+        con.register("prev", previous)
+        cols = ", ".join(_SNAPSHOT_COLUMNS)
         return con.sql(
-            "(SELECT * FROM cur EXCEPT SELECT * FROM prev) UNION ALL (SELECT * FROM prev EXCEPT SELECT * FROM cur)"
+            f"SELECT {cols} FROM cur ANTI JOIN prev USING (agreement_id, row_hash) "
+            f"UNION ALL SELECT {cols} FROM prev ANTI JOIN cur USING (agreement_id, row_hash)"
         ).to_arrow_table()
     finally:
         con.close()
@@ -471,10 +532,9 @@ def run_cycle(
     say(f"rollup: {shown} ({rebuilt} rows)")
 
     out = _compute(home, as_of, inp, profiles, timings)
-    files = {"progress": f"progress-{run.pk}.parquet", "agreements": f"agreements-{run.pk}.parquet"}
+    files = {"agreements": f"agreements-{run.pk}.parquet"}
     _write_parquet(out.overdue, results_dir(home) / "overdue.parquet")
-    _write_parquet(out.prog, results_dir(home) / files["progress"])
-    _write_parquet(ref.agreements, _state_dir(home) / files["agreements"])
+    _write_parquet(agreements_snapshot(ref.agreements), _state_dir(home) / files["agreements"])
 
     tick = time.perf_counter()
     alert_counts = _alerts(home, inp, as_of, out)
@@ -483,7 +543,7 @@ def run_cycle(
     _save_state(home, state | {"fingerprints": inp.fingerprints, "run": run.pk} | files)
     timings["total"] = time.perf_counter() - started
     counts = {
-        "agreements": out.prog.num_rows,
+        "agreements": out.prog_rows,
         "agreements_recomputed": out.prog_new.num_rows,
         "substitute_rows_recomputed": out.fresh.num_rows,
         "tranches_fired": out.fired.num_rows,
@@ -504,7 +564,7 @@ def run_cycle(
 
 @dataclass
 class _Computed:
-    prog: pa.Table
+    prog_rows: int
     prog_new: pa.Table
     fresh: pa.Table
     touched: pa.Table | None
@@ -554,13 +614,20 @@ def _tranche_window_start(inp: _Inputs, as_of: dt.date) -> dt.date:
     return as_of - dt.timedelta(days=TRANCHE_LOOKBACK_DAYS)
 
 
-def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tuple[pa.Table, pa.Table]:
-    """All agreements' progress, and the part recomputed now (the rest is the stored rows)."""
+def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tuple[int, pa.Table]:
+    """Store every agreement's progress by agreement year; returns the row count and the rows recomputed.
+
+    Only the years holding a recomputed or changed agreement are read and rewritten: a month in the
+    middle of a year touches that year's partition alone.
+    """
     state, plan, thresholds = inp.state, inp.plan, inp.thresholds
     agreements, changed_ag = inp.reference.agreements, inp.changed_agreements
+    path = _progress_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if plan.full or plan.progress_from is None or state is None:
         table = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name)
-        return table, table
+        write_deltalake(str(path), table, partition_by=["year"], mode="overwrite", schema_mode="overwrite")
+        return table.num_rows, table
     ids = pa.array(changed_ag.column("agreement_id").to_pylist() if changed_ag is not None else [], pa.int64())
     q.register("cycle_changed_ids", pa.table({"agreement_id": ids}))
     subset = q.arrow(
@@ -573,11 +640,16 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
         fresh = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name)
     finally:
         q.register("agreements", agreements)
-    stored = pq.read_table(results_dir(home) / state["progress"]).cast(PROGRESS_SCHEMA)
+    years = set(fresh.column("year").to_pylist())
+    if changed_ag is not None:
+        years |= set(changed_ag.column("year").to_pylist())
+    years.discard(None)
+    if not years:
+        return agreements.num_rows, fresh
+    stored = DeltaTable(str(path)).to_pyarrow_dataset().to_table(filter=pc.field("year").isin(sorted(years)))
     con = duckdb.connect()
     try:
         con.register("stored", stored)
-        con.register("fresh", fresh)
         con.register("subset", subset)
         con.register("current", agreements)
         keys = ", ".join(_AGREEMENT_KEY)
@@ -586,7 +658,10 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
         ).to_arrow_table()
     finally:
         con.close()
-    return pa.concat_tables([kept.cast(PROGRESS_SCHEMA), fresh]), fresh
+    rows = pa.concat_tables([kept.select(list(PROGRESS_SCHEMA.names)).cast(PROGRESS_SCHEMA), fresh])
+    predicate = f"year IN ({', '.join(str(int(y)) for y in sorted(years))})"
+    write_deltalake(str(path), rows, partition_by=["year"], mode="overwrite", predicate=predicate)
+    return agreements.num_rows, fresh
 
 
 def _substitutes_step(
@@ -630,8 +705,50 @@ def read_substitutes(home: Path) -> pa.Table | None:
     return DeltaTable(str(path)).to_pyarrow_table()
 
 
+_SITUATIONS = {
+    # kind: (key expression, situation expression) over the rows the rule reads
+    alerts_rules.BEHIND: (
+        "concat('behind:', batch_code, ':', item_code, ':', institution_code, ':', CAST(year AS VARCHAR))",
+        "status",
+    ),
+    alerts_rules.CAP: (
+        "concat('cap:', batch_code, ':', item_code, ':', institution_code, ':', coalesce(cap_since, month))",
+        "'exceeded'",
+    ),
+    alerts_rules.GROWTH: ("concat('growth:', batch_code, ':', item_code, ':', institution_code, ':', month)", "'grew'"),
+    alerts_rules.OVERDUE: (
+        "concat('overdue:', institution_code)",
+        f"CASE WHEN max_days_overdue > {alerts_rules.CRITICAL_OVERDUE_DAYS} THEN 'critical' ELSE 'warning' END",
+    ),
+    alerts_rules.TRANCHE: (
+        "concat('tranche:', batch_code, ':', institution_code, ':', CAST(year AS VARCHAR), ':', "
+        "CAST(tranche AS VARCHAR), ':', strftime(fired_on, '%Y-%m-%d'))",
+        "'fired'",
+    ),
+}
+
+
+def _situations(inputs: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """Each input table with its alert key (``_key``) and situation digest (``_digest``), in DuckDB.
+
+    The situation is what makes an alert worth rewriting: a behind-schedule year turning at-risk, an
+    overdue institution turning critical. Figures moving within a situation are not: the message
+    dates its figures, and the reports give today's.
+    """
+    out: dict[str, pa.Table] = {}
+    con = duckdb.connect()
+    try:
+        for kind, table in inputs.items():
+            key, digest = _SITUATIONS[kind]
+            con.register("rows_in", table)
+            out[kind] = con.sql(f"SELECT *, {key} AS _key, {digest} AS _digest FROM rows_in").to_arrow_table()
+            con.unregister("rows_in")
+    finally:
+        con.close()
+    return out
+
+
 def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[str, int]:
-    prog_new, fresh, touched, overdue, fired = out.prog_new, out.fresh, out.touched, out.overdue, out.fired
     plan, thresholds, changed_ag = inp.plan, inp.thresholds, inp.changed_agreements
     labels = alerts_rules.Labels.from_reference(inp.reference)
     files = list(DeltaTable(str(_substitutes_path(home))).file_uris())
@@ -640,28 +757,57 @@ def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[st
         if files
         else None
     )
-    late, flagged = alert_inputs(prog_new, fresh, stored, touched=touched)
+    late, flagged = alert_inputs(out.prog_new, out.fresh, stored, touched=out.touched)
+    growth_hit = pc.and_(
+        pc.greater_equal(flagged["substitute_qty"], GROWTH_MIN_QTY),
+        pc.or_kleene(
+            pc.greater(flagged["mom_growth"], GROWTH_THRESHOLD), pc.greater(flagged["yoy_growth"], GROWTH_THRESHOLD)
+        ),
+    )
+    fired = out.fired.filter(pc.is_valid(out.fired["fired_on"]))
+    keyed = _situations(
+        {
+            alerts_rules.BEHIND: late,
+            alerts_rules.CAP: flagged.filter(pc.fill_null(flagged["cap_exceeded"], False)),
+            alerts_rules.GROWTH: flagged.filter(pc.fill_null(growth_hit, False)),
+            alerts_rules.OVERDUE: out.overdue.filter(pc.greater(out.overdue["overdue_lines"], 0)),
+            alerts_rules.TRANCHE: fired,
+        }
+    )
+    raised = {
+        k: d
+        for table in keyed.values()
+        for k, d in zip(table["_key"].to_pylist(), table["_digest"].to_pylist(), strict=True)
+    }
+    existing = existing_alerts(_SITUATIONS)
+    need = pa.array(
+        [k for k, d in raised.items() if (e := existing.get(k)) is None or e[1] != d or e[2] != AlertStatus.OPEN],
+        pa.string(),
+    )
+    todo = {kind: table.filter(pc.is_in(table["_key"], value_set=need)) for kind, table in keyed.items()}
     candidates = [
-        *alerts_rules.behind_schedule(late, labels=labels, behind_ratio=thresholds),
-        *alerts_rules.cap_exceeded(flagged, labels=labels),
-        *alerts_rules.substitute_growth(flagged, labels=labels, threshold=GROWTH_THRESHOLD, min_qty=GROWTH_MIN_QTY),
-        *alerts_rules.overdue_payments(overdue, labels=labels),
-        *alerts_rules.tranches_due(fired, labels=labels),
+        *alerts_rules.behind_schedule(todo[alerts_rules.BEHIND], labels=labels, behind_ratio=thresholds, as_of=as_of),
+        *alerts_rules.cap_exceeded(todo[alerts_rules.CAP], labels=labels),
+        *alerts_rules.substitute_growth(
+            todo[alerts_rules.GROWTH], labels=labels, threshold=GROWTH_THRESHOLD, min_qty=GROWTH_MIN_QTY
+        ),
+        *alerts_rules.overdue_payments(todo[alerts_rules.OVERDUE], labels=labels, as_of=as_of),
+        *alerts_rules.tranches_due(todo[alerts_rules.TRANCHE], labels=labels),
     ]
     recomputed: dict[str, set[str]] | None = None
     if not plan.full:
         recomputed = {}
-        rows = prog_new.select(list(_AGREEMENT_KEY)).to_pylist()
+        rows = out.prog_new.select(list(_AGREEMENT_KEY)).to_pylist()
         if changed_ag is not None:
             rows += changed_ag.select(list(_AGREEMENT_KEY)).to_pylist()
         recomputed[alerts_rules.BEHIND] = {
             f"behind:{r['batch_code']}:{r['item_code']}:{r['institution_code']}:{r['year']}" for r in rows
         }
-        if touched is not None:
-            pairs = {f"{r['batch_code']}:{r['item_code']}:{r['institution_code']}" for r in touched.to_pylist()}
+        if out.touched is not None:
+            pairs = {f"{r['batch_code']}:{r['item_code']}:{r['institution_code']}" for r in out.touched.to_pylist()}
             recomputed[alerts_rules.CAP] = pairs
             recomputed[alerts_rules.GROWTH] = pairs
-    return store_alerts(candidates, as_of, KINDS, recomputed=recomputed)
+    return store_alerts(candidates, as_of, KINDS, raised=raised, existing=existing, recomputed=recomputed)
 
 
 def read_result(home: Path, name: str) -> pa.Table | None:
@@ -670,6 +816,10 @@ def read_result(home: Path, name: str) -> pa.Table | None:
         return read_substitutes(home)
     state = _load_state(home)
     if name == "progress":
-        return pq.read_table(results_dir(home) / state["progress"]) if state else None
+        return (
+            DeltaTable(str(_progress_path(home))).to_pyarrow_table().select(list(PROGRESS_SCHEMA.names))
+            if state
+            else None
+        )
     path = results_dir(home) / f"{name}.parquet"
     return pq.read_table(path) if path.exists() else None

@@ -269,7 +269,7 @@ def test_tranches_due_sum_the_items_of_one_payment() -> None:
     ]
     start, clearing = alerts
     assert "2 个品种：协议期开始，已于 2026-01-01 触发，第1笔预付款合计 600.50 元应予拨付" in start.message_zh
-    assert [i["amount"] for i in start.data["items"]] == [D("510.00"), D("90.50")]
+    assert start.data["items"] == {"A01": "510.00", "A02": "90.50"}
     assert "医保基金应拨付 120.00 元，医疗机构应退回 30.25 元" in clearing.message_zh
     assert (clearing.data["to_pay"], clearing.data["to_recover"], clearing.data["amount"]) == (
         D("120.00"),
