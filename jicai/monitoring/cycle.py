@@ -342,18 +342,39 @@ def alert_inputs(
                 f"(SELECT * FROM touched ANTI JOIN fresh USING ({keys})) g USING ({keys})) "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY month DESC) = 1"
             )
+        hit = con.sql(
+            f"""
+            SELECT * FROM ({latest})
+            WHERE cap_exceeded OR (substitute_qty >= $min AND (mom_growth > $g OR yoy_growth > $g))
+            """,
+            params={"min": GROWTH_MIN_QTY, "g": GROWTH_THRESHOLD},
+        ).to_arrow_table()
+        con.register("hit", hit)
+        # The history of the pairs over the cap, the last year first: a pair whose run of exceeded
+        # months breaks inside it needs no older month (most do, as the cumulative figures restart
+        # with every agreement year), the others are read in full.
+        newest = con.sql("SELECT max(month) FROM hit").fetchall()[0][0]
+        recent_from = f"{int(newest[:4]) - 1:04d}{newest[4:]}" if newest else ""
+        part = f"SELECT s.institution_code, s.batch_code, s.item_code, s.month, s.cap_exceeded FROM {history} s"
+        capped = f"(SELECT {keys} FROM hit WHERE cap_exceeded)"
+        con.execute(
+            f"CREATE TEMP TABLE hist AS {part} SEMI JOIN {capped} h USING ({keys}) WHERE s.month >= $from",
+            {"from": recent_from},
+        )
+        open_runs = con.sql(
+            f"SELECT count(*) FROM {capped} c ANTI JOIN (SELECT {keys} FROM hist WHERE NOT cap_exceeded) r "
+            f"USING ({keys})"
+        ).fetchall()[0][0]
+        if open_runs:
+            con.execute(
+                f"INSERT INTO hist {part} SEMI JOIN ({capped} ANTI JOIN "
+                f"(SELECT {keys} FROM hist WHERE NOT cap_exceeded) r USING ({keys})) u USING ({keys}) "
+                "WHERE s.month < $from",
+                {"from": recent_from},
+            )
         flagged = con.sql(
             f"""
-            WITH latest AS ({latest}),
-            hit AS (
-                SELECT * FROM latest
-                WHERE cap_exceeded OR (substitute_qty >= $min AND (mom_growth > $g OR yoy_growth > $g))
-            ),
-            hist AS (
-                SELECT s.institution_code, s.batch_code, s.item_code, s.month, s.cap_exceeded
-                FROM {history} s SEMI JOIN (SELECT {keys} FROM hit WHERE cap_exceeded) h USING ({keys})
-            ),
-            last_ok AS (
+            WITH last_ok AS (
                 SELECT {keys}, max(month) AS ok FROM hist WHERE NOT cap_exceeded GROUP BY ALL
             ),
             since AS (
@@ -362,8 +383,7 @@ def alert_inputs(
                 WHERE h.cap_exceeded AND (o.ok IS NULL OR h.month > o.ok) GROUP BY ALL
             )
             SELECT hit.*, since.cap_since FROM hit LEFT JOIN since USING ({keys})
-            """,
-            params={"min": GROWTH_MIN_QTY, "g": GROWTH_THRESHOLD},
+            """
         ).to_arrow_table()
     finally:
         con.close()
@@ -435,14 +455,14 @@ def agreements_snapshot(current: pa.Table) -> pa.Table:
         con.close()
 
 
-def _changed_agreements(home: Path, state: dict[str, Any] | None, current: pa.Table) -> pa.Table | None:
+def _changed_agreements(home: Path, state: dict[str, Any] | None, snapshot: pa.Table) -> pa.Table | None:
     """Agreements added, changed or removed since the stored snapshot (the keys of both versions)."""
     if state is None:
         return None
     previous = pq.read_table(_state_dir(home) / state["agreements"])
     con = duckdb.connect()
     try:
-        con.register("cur", agreements_snapshot(current))
+        con.register("cur", snapshot)
         con.register("prev", previous)
         cols = ", ".join(_SNAPSHOT_COLUMNS)
         return con.sql(
@@ -466,6 +486,7 @@ class _Inputs:
     versions: dict[str, int]
     changed_agreements: pa.Table | None
     plan: _Plan
+    snapshot: pa.Table
 
 
 def _inputs(home: Path, as_of: dt.date, profiles: ProfileLibrary, reference: Reference | None) -> _Inputs:
@@ -484,7 +505,8 @@ def _inputs(home: Path, as_of: dt.date, profiles: ProfileLibrary, reference: Ref
         "caps": _digest(caps),
     }
     state = _load_state(home)
-    changed = _changed_agreements(home, state, reference.agreements)
+    snapshot = agreements_snapshot(reference.agreements)
+    changed = _changed_agreements(home, state, snapshot)
     return _Inputs(
         reference=reference,
         thresholds=thresholds,
@@ -495,6 +517,7 @@ def _inputs(home: Path, as_of: dt.date, profiles: ProfileLibrary, reference: Ref
         versions=_current_versions(home),
         changed_agreements=changed,
         plan=_plan(home, state, as_of, fingerprints, changed),
+        snapshot=snapshot,
     )
 
 
@@ -534,7 +557,7 @@ def run_cycle(
     out = _compute(home, as_of, inp, profiles, timings)
     files = {"agreements": f"agreements-{run.pk}.parquet"}
     _write_parquet(out.overdue, results_dir(home) / "overdue.parquet")
-    _write_parquet(agreements_snapshot(ref.agreements), _state_dir(home) / files["agreements"])
+    _write_parquet(inp.snapshot, _state_dir(home) / files["agreements"])
 
     tick = time.perf_counter()
     alert_counts = _alerts(home, inp, as_of, out)
