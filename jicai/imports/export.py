@@ -6,11 +6,11 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import IO, Any
 
 from openpyxl import Workbook
 
+from jicai.core.audit import json_default
 from jicai.core.tenancy import Scope, ScopeError, use_scope
 from jicai.imports.datasets import cell_text
 from jicai.imports.spec import DatasetSpec
@@ -49,14 +49,6 @@ def export_records(spec: DatasetSpec, scope: Scope) -> tuple[list[str], Iterator
     return headers + extra_headers, rows()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
 def write_export(spec: DatasetSpec, scope: Scope, fmt: str, out: IO[bytes]) -> int:
     """Write the export to a binary stream; returns the number of records."""
     headers, rows = export_records(spec, scope)
@@ -81,7 +73,7 @@ def write_export(spec: DatasetSpec, scope: Scope, fmt: str, out: IO[bytes]) -> i
     elif fmt == "json":
         records = list(rows)
         count = len(records)
-        out.write(json.dumps(records, ensure_ascii=False, indent=1, default=_json_default).encode("utf-8"))
+        out.write(json.dumps(records, ensure_ascii=False, indent=1, default=json_default).encode("utf-8"))
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return count

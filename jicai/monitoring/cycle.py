@@ -45,7 +45,7 @@ from deltalake import DeltaTable, write_deltalake
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jicai.core.audit import to_jsonable
+from jicai.core.audit import json_default, to_jsonable
 from jicai.core.tenancy import Scope, use_scope
 from jicai.facts.query import FactQuery
 from jicai.facts.schemas import FACT_TABLES, PAIR_MONTHLY, PURCHASES
@@ -206,13 +206,6 @@ _ALERT_COLUMNS = (
 )
 
 
-def _json_value(value: Any) -> Any:
-    """Decimals and dates as strings (as ``to_jsonable``), for json's C encoder to call only on them."""
-    if isinstance(value, Decimal | dt.date):
-        return str(value) if isinstance(value, Decimal) else value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 Stored = dict[str, tuple[int, str, str, str, str]]
 """key → (id, digest, status, kind, "batch:item:institution") of stored alerts."""
 
@@ -266,7 +259,7 @@ def store_alerts(
             existing = existing_alerts({*kinds, *(c.kind for c in candidates), *_SITUATIONS})
         for c in candidates:
             digest = raised.get(c.key, c.severity)
-            data = json.dumps(c.data, ensure_ascii=False, sort_keys=True, default=_json_value)
+            data = json.dumps(c.data, ensure_ascii=False, sort_keys=True, default=json_default)
             found = existing.get(c.key)
             if found is None:
                 created.append(

@@ -49,6 +49,7 @@ import pyarrow as pa
 
 from jicai.facts.query import FactQuery
 from jicai.facts.schemas import QTY
+from jicai.monitoring.monthly import month_label
 from jicai.monitoring.progress import (
     MIDX_SQL,
     RATIO,
@@ -60,6 +61,7 @@ from jicai.monitoring.progress import (
     safe_relation,
     to_six_places,
 )
+from jicai.policy.caps import month_end
 
 SUBSTITUTE_COLUMNS: tuple[str, ...] = (
     "institution_code",
@@ -425,9 +427,9 @@ def _monthly_plan(
     q: FactQuery, as_of: dt.date, relation: str, since_month: str | None
 ) -> tuple[_Monthly, dict[str, Any]]:
     """What the rollup path reads: the partial as-of month, the first month needed, mid-month starts."""
-    month_end = as_of == _last_day(as_of)
+    at_month_end = as_of == month_end(as_of)
     as_of_midx = as_of.year * 12 + as_of.month - 1
-    params: dict[str, Any] = {"full_hi": as_of_midx if month_end else as_of_midx - 1}
+    params: dict[str, Any] = {"full_hi": as_of_midx if at_month_end else as_of_midx - 1}
     months: str | None = None
     out_lo: int | None = None
     if since_month is not None:
@@ -443,7 +445,7 @@ def _monthly_plan(
         # cumulative figures every month since the start of each agreement year returned
         cum_lo = min(out_lo, starts) if starts is not None else out_lo
         wanted = {*range(out_lo - 12, as_of_midx - 11), out_lo - 1, *range(cum_lo, as_of_midx + 1)}
-        months = month_list(f"{m // 12:04d}-{m % 12 + 1:02d}" for m in wanted)
+        months = month_list(month_label(m) for m in wanted)
         params["out_lo"] = out_lo
     starts_mid = q.con.execute(
         "SELECT DISTINCT strftime(period_start, '%Y-%m') FROM agreements "
@@ -452,14 +454,9 @@ def _monthly_plan(
     ).fetchall()
     plan = _Monthly(
         relation=relation,
-        partial_month=None if month_end else as_of.strftime("%Y-%m"),
+        partial_month=None if at_month_end else as_of.strftime("%Y-%m"),
         months=months,
         out_lo=out_lo,
         start_months=month_list(m for (m,) in starts_mid),
     )
     return plan, params
-
-
-def _last_day(day: dt.date) -> dt.date:
-    following = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return following - dt.timedelta(days=1)

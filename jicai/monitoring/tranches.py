@@ -53,6 +53,7 @@ from jicai.policy.prepayment import (
 )
 from jicai.policy.profile import ProfileError, ProfileLibrary
 
+from .monthly import midx, month_label
 from .prepayments import DEFAULT_PROFILE, PREPAYMENT_COLUMNS, PREPAYMENT_SCHEMA, SOURCES
 from .progress import month_list, safe_relation
 
@@ -189,12 +190,7 @@ def _register_plans(q: FactQuery, profiles: ProfileLibrary, pairs: list[tuple[st
 
 
 def _months(first: dt.date, last: dt.date) -> list[str]:
-    out = []
-    year, month = first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
+    return [month_label(m) for m in range(midx(first), midx(last) + 1)]
 
 
 def _fit(expr: str, scale: int, target: str) -> str:

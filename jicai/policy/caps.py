@@ -191,7 +191,8 @@ class MonthlyCap:
     cumulative: CapCheck
 
 
-def _month_end(day: dt.date) -> dt.date:
+def month_end(day: dt.date) -> dt.date:
+    """The last day of ``day``'s calendar month."""
     first_next = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
     return first_next - dt.timedelta(days=1)
 
@@ -215,7 +216,7 @@ def monthly_cap_breakdown(
     months: list[MonthlyCap] = []
     start = period_start
     while start <= period_end:
-        end = min(_month_end(start), period_end)
+        end = min(month_end(start), period_end)
         months.append(
             MonthlyCap(
                 month=f"{start.year:04d}-{start.month:02d}",
