@@ -1,15 +1,16 @@
-"""Alert candidates derived from the computed tables (pure: no storage, no I/O).
+"""Alert candidates derived from the computed tables (no storage, no I/O; grouping in in-memory DuckDB).
 
 Each candidate says what is wrong, with the numbers, and what to do, in Chinese and English. Its
 ``key`` names the underlying situation, not the run, so the cycle can store candidates idempotently
 (``jicai.monitoring.cycle.store_alerts`` upserts by key and resolves keys no longer raised):
 
-- ``behind:{batch}:{item}:{institution}:{year}`` — an agreement year behind schedule (R-L1);
+- ``behind:{batch}:{institution}:{year}`` — an institution's items of a batch behind schedule in an
+  agreement year (R-L1);
 - ``cap:{batch}:{item}:{institution}:{since}`` — non-selected cap exceeded since month ``since`` (R-D2);
   a new breach after the cap was back in bounds gets a new key;
 - ``growth:{batch}:{item}:{institution}:{month}`` — substitute growth in a month (R-H7);
 - ``overdue:{institution}`` — supplier payments overdue (R-E1);
-- ``tranche:{batch}:{item}:{institution}:{year}:{tranche}`` — a prepayment tranche fired (R-E2).
+- ``tranche:{batch}:{institution}:{year}:{tranche}:{day}`` — a prepayment tranche fired (R-E2).
 
 Tables may give readable names in optional columns (``institution_name``, ``generic_name``) or via
 ``Labels``; otherwise codes are shown. ``region_code`` comes from the row, then ``Labels``, then the
@@ -19,12 +20,14 @@ institution code itself (national medical institution codes are "H" + 6-digit re
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from jicai.policy.money import round_fen
@@ -45,6 +48,8 @@ DEFAULT_BEHIND_RATIO = Decimal("0.90")
 CRITICAL_OVERDUE_DAYS = 30
 
 _INSTITUTION_CODE = re.compile(r"^H(\d{6})\d{5}$")
+#: Items named in a grouped message (all are in its data).
+_LISTED = 3
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,13 @@ class AlertCandidate:
     message_zh: str
     message_en: str
     data: dict[str, Any]
+    data_json: str | None = None  # ``data`` serialised, with detail rows built in DuckDB (stored as is)
+
+    def payload(self) -> str:
+        """The JSON stored with the alert: ``data_json`` when the rule built it, else ``data``."""
+        if self.data_json is not None:
+            return self.data_json
+        return json.dumps(self.data, ensure_ascii=False, sort_keys=True, default=_json_value)
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,15 @@ _NO_LABELS = Labels()
 
 # --------------------------------------------------------------------------------------------------
 # Formatting
+
+
+def _json_value(value: Any) -> Any:
+    """Decimal and dates as strings in stored alert data (as ``core.audit.json_default``, without Django)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -192,66 +213,109 @@ def behind_schedule(
     labels: Labels = _NO_LABELS,
     as_of: dt.date | None = None,
 ) -> list[AlertCandidate]:
-    """Agreement years whose status is 'behind' or 'at_risk' (R-L1).
+    """One alert per institution × batch × agreement year with items behind schedule (R-L1, R-H4).
 
-    With ``as_of`` the message says which day its figures are of: the cycle rewrites a stored alert
-    when its situation changes, not every time a percentage moves.
+    Whoever acts on it (the hospital's VBP office, the bureau following up) acts per institution and
+    batch, not per item: the message names the items furthest behind and ``data["items"]`` holds
+    every item's figures. It is critical when one item is at risk. With ``as_of`` the message says
+    which day its figures are of: the cycle rewrites a stored alert when its situation (which item
+    has which status) changes, not every time a percentage moves.
 
     "应达" (expected) = behind_ratio × elapsed share, the completion below which a year is behind;
     ``behind_ratio`` is one number or a mapping by profile name, whose values may also be the
     ``(behind_ratio, at_risk_ratio)`` pairs of ``progress.progress_thresholds`` (default 0.90, national).
     """
+    if progress is None or progress.num_rows == 0:
+        return []
+    names = set(progress.column_names)
+    given = progress.column("profile").to_pylist() if "profile" in names else []
+    profiles = sorted({p for p in given if p is not None})
+    ratios = pa.table(
+        {
+            "profile": pa.array(profiles, pa.string()),
+            "ratio": pa.array([_behind_ratio(behind_ratio, p) for p in profiles], pa.decimal128(9, 4)),
+        }
+    )
+    default = _behind_ratio(behind_ratio, None)
+    optional = {c: f"any_value({c})" if c in names else "NULL" for c in ("region_code", "institution_name", "profile")}
+    item_name = "generic_name" if "generic_name" in names else "NULL"
+    profile = "p.profile" if "profile" in names else "NULL"
+    sql = f"""
+        WITH late AS (
+            SELECT p.*, {item_name} AS _item_name,
+                   CAST(coalesce(r.ratio, $default) * coalesce(p.elapsed, 0) AS DECIMAL(18, 4)) AS _expected,
+                   greatest(coalesce(p.agreed_qty, 0) - coalesce(p.counted_qty, 0), 0) AS _remaining
+            FROM progress p LEFT JOIN ratios r ON r.profile = {profile}
+            WHERE p.status IN ('behind', 'at_risk')
+        )
+        SELECT institution_code, batch_code, year,
+               {optional["region_code"]} AS region_code, {optional["institution_name"]} AS institution_name,
+               {optional["profile"]} AS profile,
+               min(period_start) AS period_start, max(period_end) AS period_end, max(elapsed) AS elapsed,
+               count(*) AS behind, count(*) FILTER (status = 'at_risk') AS at_risk,
+               list({{'item_code': item_code, 'name': _item_name, 'completion': completion,
+                      'expected': _expected}} ORDER BY completion - _expected, item_code)[1:{_LISTED}] AS worst,
+               to_json(list({{
+                   'item_code': item_code, 'status': status,
+                   'agreed_qty': CAST(CAST(agreed_qty AS DECIMAL(18, 4)) AS VARCHAR),
+                   'counted_qty': CAST(CAST(counted_qty AS DECIMAL(18, 4)) AS VARCHAR),
+                   'remaining_qty': CAST(CAST(_remaining AS DECIMAL(18, 4)) AS VARCHAR),
+                   'completion': CAST(CAST(completion AS DECIMAL(18, 4)) AS VARCHAR),
+                   'expected_completion': CAST(CAST(_expected AS DECIMAL(18, 4)) AS VARCHAR),
+                   'projected_completion': CAST(CAST(projected_completion AS DECIMAL(18, 4)) AS VARCHAR)
+               }} ORDER BY item_code)) AS items_json
+        FROM late GROUP BY institution_code, batch_code, year
+        ORDER BY institution_code, batch_code, year
+    """
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.register("progress", progress)
+        con.register("ratios", ratios)
+        groups = con.sql(sql, params={"default": default}).to_arrow_table().to_pylist()
+    finally:
+        con.close()
     out = []
-    for row in _rows(progress):
-        status = row.get("status")
-        if status not in ("behind", "at_risk"):
-            continue
-        ratio = _behind_ratio(behind_ratio, row.get("profile"))
-        elapsed = _dec(row.get("elapsed")) or Decimal(0)
-        expected = ratio * elapsed
-        agreed, counted = _dec(row.get("agreed_qty")), _dec(row.get("counted_qty")) or Decimal(0)
-        remaining = max((agreed or Decimal(0)) - counted, Decimal(0))
-        inst, item, year = _institution(row, labels), _item(row, labels), row.get("year")
-        worse = status == "at_risk"
-        zh_state = "严重落后于进度" if worse else "落后于进度"
-        en_state = "well behind schedule (at risk)" if worse else "behind schedule"
-        projected = row.get("projected_completion")
-        zh_projection = f"，按当前进度预计全年完成 {_pct(projected)}" if projected is not None else ""
-        en_projection = f"; at this pace {_pct(projected)} by year end" if projected is not None else ""
+    for g in groups:
+        inst, batch, year = _institution(g, labels), g["batch_code"], g["year"]
+        count, at_risk = g["behind"], g["at_risk"]
+        elapsed = _dec(g["elapsed"]) or Decimal(0)
+        named = [(str(w["name"] or labels.items.get((batch, w["item_code"])) or w["item_code"]), w) for w in g["worst"]]
+        zh_items = "；".join(f"{n} 完成率 {_pct(w['completion'])}（应达 {_pct(w['expected'])}）" for n, w in named)
+        en_items = "; ".join(f"{n} {_pct(w['completion'])} (expected {_pct(w['expected'])})" for n, w in named)
+        more_zh = f"等 {count} 个品种" if count > len(named) else ""
+        more_en = f" and {count - len(named)} more" if count > len(named) else ""
+        zh_risk = f"，其中 {at_risk} 个严重落后" if at_risk else ""
+        en_risk = f", {at_risk} of them well behind (at risk)" if at_risk else ""
+        data = {
+            "year": year,
+            "period_start": g["period_start"],
+            "period_end": g["period_end"],
+            "elapsed": elapsed,
+            "behind": count,
+            "at_risk": at_risk,
+            "profile": g["profile"],
+        }
+        head = json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_value)
         out.append(
             AlertCandidate(
                 kind=BEHIND,
-                key=f"behind:{row['batch_code']}:{row['item_code']}:{row['institution_code']}:{year}",
-                institution_code=row["institution_code"],
-                region_code=_region(row, labels),
-                batch_code=row["batch_code"],
-                item_code=row["item_code"],
-                severity=CRITICAL if worse else WARNING,
+                key=f"behind:{batch}:{g['institution_code']}:{year}",
+                institution_code=g["institution_code"],
+                region_code=_region(g, labels),
+                batch_code=batch,
+                item_code=None,
+                severity=CRITICAL if at_risk else WARNING,
                 message_zh=(
-                    f"{inst} {item} 第{year}协议年 完成率 {_pct(row.get('completion'))}，时间进度 {_pct(elapsed)}，"
-                    f"{zh_state}（应达 {_pct(expected)}）；尚需采购 {_qty(remaining)}（约定量 {_qty(agreed)}）"
-                    f"{zh_projection}。请核查采购计划，优先采购中选产品。{_as_of_zh(as_of)}"
+                    f"{inst} 批次 {batch} 第{year}协议年 {count} 个品种落后于进度{zh_risk}，时间进度 {_pct(elapsed)}："
+                    f"{zh_items}{more_zh}。请核查采购计划，优先采购中选产品。{_as_of_zh(as_of)}"
                 ),
                 message_en=(
-                    f"{inst} {item} agreement year {year}: completion {_pct(row.get('completion'))}, "
-                    f"time elapsed {_pct(elapsed)}, {en_state} (expected {_pct(expected)}); {_qty(remaining)} still "
-                    f"to buy of {_qty(agreed)} agreed{en_projection}. Review the purchasing plan and buy the "
-                    f"selected product first.{_as_of_en(as_of)}"
+                    f"{inst} batch {batch} agreement year {year}: {count} items behind schedule{en_risk}, time "
+                    f"elapsed {_pct(elapsed)}: {en_items}{more_en}. Review the purchasing plan and buy the selected "
+                    f"products first.{_as_of_en(as_of)}"
                 ),
-                data={
-                    "status": status,
-                    "year": year,
-                    "period_start": row.get("period_start"),
-                    "period_end": row.get("period_end"),
-                    "agreed_qty": agreed,
-                    "counted_qty": counted,
-                    "remaining_qty": remaining,
-                    "completion": _dec(row.get("completion")),
-                    "elapsed": elapsed,
-                    "expected_completion": expected,
-                    "projected_completion": _dec(projected),
-                    "profile": row.get("profile"),
-                },
+                data=data,
+                data_json=f'{head[:-1]}, "items": {g["items_json"]}}}',
             )
         )
     return out
@@ -514,25 +578,44 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
 
     What the fund acts on is a payment to an institution: on the first day of a year every item of a
     batch fires its start tranche at once, so the items are summed into one alert (each item's
-    amount is in ``data``). A clearing tranche may pay (positive) or claw back (negative) per item;
-    both totals are shown; ``data["items"]`` maps each item to its amount. Rows are
-    ``tranches.fired_tranches`` rows (PREPAYMENT_SCHEMA).
+    amount is in ``data_json``'s ``items``). A clearing tranche may pay (positive) or claw back
+    (negative) per item; both totals are shown. Rows are ``tranches.fired_tranches`` rows
+    (PREPAYMENT_SCHEMA); the grouping runs in DuckDB, as a batch's start fires every agreement at once.
     """
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in _rows(fired):
-        if row.get("fired_on") is None or row.get("tranche") is None:
-            continue
-        key = (row["institution_code"], row["batch_code"], row["year"], row["tranche"], row["fired_on"])
-        groups.setdefault(key, []).append(row)
+    if fired is None or fired.num_rows == 0:
+        return []
+    names = set(fired.column_names)
+    optional = {c: f"any_value({c})" if c in names else "NULL" for c in ("region_code", "institution_name", "profile")}
+    sql = f"""
+        SELECT institution_code, batch_code, year, tranche, fired_on, any_value(trigger) AS trigger,
+               {optional["region_code"]} AS region_code, {optional["institution_name"]} AS institution_name,
+               {optional["profile"]} AS profile, count(*) AS items,
+               coalesce(sum(amount) FILTER (amount > 0), 0) AS pay,
+               coalesce(-sum(amount) FILTER (amount < 0), 0) AS back,
+               to_json(map_from_entries(list({{'k': item_code, 'v': CAST(coalesce(amount, 0) AS VARCHAR)}}
+                                             ORDER BY item_code))) AS items_json
+        FROM fired WHERE fired_on IS NOT NULL AND tranche IS NOT NULL
+        GROUP BY institution_code, batch_code, year, tranche, fired_on
+        ORDER BY institution_code, batch_code, year, tranche, fired_on
+    """
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.register("fired", fired)
+        groups = con.sql(sql).to_arrow_table().to_pylist()
+    finally:
+        con.close()
     out = []
-    for (institution, batch, year, number, fired_on), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        first = rows[0]
-        trigger = str(first.get("trigger") or "")
-        amounts = [_dec(r.get("amount")) or Decimal(0) for r in rows]
-        pay = sum((a for a in amounts if a > 0), Decimal(0))
-        back = -sum((a for a in amounts if a < 0), Decimal(0))
-        inst = _institution(first, labels)
-        items = len(rows)
+    for g in groups:
+        institution, batch, year, number, fired_on = (
+            g["institution_code"],
+            g["batch_code"],
+            g["year"],
+            g["tranche"],
+            g["fired_on"],
+        )
+        trigger = str(g["trigger"] or "")
+        pay, back = _dec(g["pay"]) or Decimal(0), _dec(g["back"]) or Decimal(0)
+        inst, items = _institution(g, labels), g["items"]
         if trigger == "clearing":
             zh_act = f"年终清算：医保基金应拨付 {_money(pay)} 元" + (
                 f"，医疗机构应退回 {_money(back)} 元" if back else ""
@@ -543,12 +626,23 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
         else:
             zh_act = f"第{number}笔预付款合计 {_money(pay - back)} 元应予拨付"
             en_act = f"prepayment tranche {number} of {_money(pay - back)} yuan in all is due"
+        data = {
+            "year": year,
+            "tranche": number,
+            "trigger": trigger,
+            "fired_on": fired_on,
+            "amount": pay - back,
+            "to_pay": pay,
+            "to_recover": back,
+            "profile": g["profile"],
+        }
+        head = json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_value)
         out.append(
             AlertCandidate(
                 kind=TRANCHE,
                 key=f"tranche:{batch}:{institution}:{year}:{number}:{fired_on}",
                 institution_code=institution,
-                region_code=_region(first, labels),
+                region_code=_region(g, labels),
                 batch_code=batch,
                 item_code=None,
                 severity=INFO,
@@ -560,17 +654,8 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
                     f"{inst} batch {batch} agreement year {year}, {items} items: trigger {trigger} fired on "
                     f"{fired_on}; {en_act}. The insurance agency should process it as the rules require."
                 ),
-                data={
-                    "year": year,
-                    "tranche": number,
-                    "trigger": trigger,
-                    "fired_on": fired_on,
-                    "amount": pay - back,
-                    "to_pay": pay,
-                    "to_recover": back,
-                    "items": {str(r["item_code"]): str(a) for r, a in zip(rows, amounts, strict=True)},
-                    "profile": first.get("profile"),
-                },
+                data=data,
+                data_json=f'{head[:-1]}, "items": {g["items_json"]}}}',
             )
         )
     return out

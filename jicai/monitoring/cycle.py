@@ -45,7 +45,7 @@ from deltalake import DeltaTable, write_deltalake
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jicai.core.audit import json_default, to_jsonable
+from jicai.core.audit import to_jsonable
 from jicai.core.tenancy import Scope, use_scope
 from jicai.facts.query import FactQuery
 from jicai.facts.schemas import FACT_TABLES, PAIR_MONTHLY, PURCHASES
@@ -259,7 +259,7 @@ def store_alerts(
             existing = existing_alerts({*kinds, *(c.kind for c in candidates), *_SITUATIONS})
         for c in candidates:
             digest = raised.get(c.key, c.severity)
-            data = json.dumps(c.data, ensure_ascii=False, sort_keys=True, default=json_default)
+            data = c.payload()
             found = existing.get(c.key)
             if found is None:
                 created.append(
@@ -582,6 +582,8 @@ def run_cycle(
 class _Computed:
     prog_rows: int
     prog_new: pa.Table
+    late: pa.Table  # behind / at-risk agreements of every institution × batch × year recomputed
+    late_groups: set[str]  # those groups' alert keys (behind:{batch}:{institution}:{year})
     fresh: pa.Table
     touched: pa.Table | None
     overdue: pa.Table
@@ -598,7 +600,7 @@ def _compute(
         q.register("agreements", ref.agreements)
         q.register("item_products", ref.item_products)
         tick = time.perf_counter()
-        prog, prog_new = _progress_step(q, home, as_of, inp)
+        prog, prog_new, late, late_groups = _progress_step(q, home, as_of, inp)
         timings["progress"] = time.perf_counter() - tick
         tick = time.perf_counter()
         fresh, touched = _substitutes_step(q, home, as_of, inp.plan, inp.caps)
@@ -611,7 +613,7 @@ def _compute(
         tick = time.perf_counter()
         fired = fired_tranches(q, as_of, profiles=profiles, after=_tranche_window_start(inp, as_of))
         timings["tranches"] = time.perf_counter() - tick
-    return _Computed(prog, prog_new, fresh, touched, overdue, pay_info, fired)
+    return _Computed(prog, prog_new, late, late_groups, fresh, touched, overdue, pay_info, fired)
 
 
 TRANCHE_LOOKBACK_DAYS = 31
@@ -630,8 +632,30 @@ def _tranche_window_start(inp: _Inputs, as_of: dt.date) -> dt.date:
     return as_of - dt.timedelta(days=TRANCHE_LOOKBACK_DAYS)
 
 
-def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tuple[int, pa.Table]:
-    """Store every agreement's progress by agreement year; returns the row count and the rows recomputed.
+def _late_groups(rows: pa.Table, groups: pa.Table | None) -> tuple[pa.Table, set[str]]:
+    """The behind / at-risk rows of ``rows`` in the institution × batch × year groups of ``groups``
+    (None: all), and those groups' alert keys: a behind-schedule alert covers a whole group."""
+    con = duckdb.connect()
+    try:
+        con.register("rows_in", rows)
+        where = "WHERE status IN ('behind', 'at_risk')"
+        if groups is None:
+            late = con.sql(f"SELECT * FROM rows_in {where}").to_arrow_table()
+            keys = con.sql(f"SELECT DISTINCT {_BEHIND_KEY} FROM rows_in").fetchall()
+        else:
+            con.register("groups_in", groups.select(["batch_code", "institution_code", "year"]))
+            late = con.sql(
+                f"SELECT * FROM rows_in SEMI JOIN groups_in USING (batch_code, institution_code, year) {where}"
+            ).to_arrow_table()
+            keys = con.sql(f"SELECT DISTINCT {_BEHIND_KEY} FROM groups_in").fetchall()
+    finally:
+        con.close()
+    return late, {k for (k,) in keys}
+
+
+def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tuple[int, pa.Table, pa.Table, set[str]]:
+    """Store every agreement's progress by agreement year; returns the row count, the rows recomputed
+    and, for the alerts, the late rows of the groups they fall in (``_late_groups``).
 
     Only the years holding a recomputed or changed agreement are read and rewritten: a month in the
     middle of a year touches that year's partition alone.
@@ -643,7 +667,7 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
     if plan.full or plan.progress_from is None or state is None:
         table = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name)
         write_deltalake(str(path), table, partition_by=["year"], mode="overwrite", schema_mode="overwrite")
-        return table.num_rows, table
+        return table.num_rows, table, *_late_groups(table, None)
     ids = pa.array(changed_ag.column("agreement_id").to_pylist() if changed_ag is not None else [], pa.int64())
     q.register("cycle_changed_ids", pa.table({"agreement_id": ids}))
     subset = q.arrow(
@@ -661,7 +685,7 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
         years |= set(changed_ag.column("year").to_pylist())
     years.discard(None)
     if not years:
-        return agreements.num_rows, fresh
+        return agreements.num_rows, fresh, *_late_groups(fresh, fresh)
     stored = DeltaTable(str(path)).to_pyarrow_dataset().to_table(filter=pc.field("year").isin(sorted(years)))
     con = duckdb.connect()
     try:
@@ -677,7 +701,10 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
     rows = pa.concat_tables([kept.select(list(PROGRESS_SCHEMA.names)).cast(PROGRESS_SCHEMA), fresh])
     predicate = f"year IN ({', '.join(str(int(y)) for y in sorted(years))})"
     write_deltalake(str(path), rows, partition_by=["year"], mode="overwrite", predicate=predicate)
-    return agreements.num_rows, fresh
+    touched = fresh.select(["batch_code", "institution_code", "year"])
+    if changed_ag is not None:
+        touched = pa.concat_tables([touched, changed_ag.select(touched.column_names).cast(touched.schema)])
+    return agreements.num_rows, fresh, *_late_groups(rows, touched)
 
 
 def _substitutes_step(
@@ -721,11 +748,14 @@ def read_substitutes(home: Path) -> pa.Table | None:
     return DeltaTable(str(path)).to_pyarrow_table()
 
 
+_BEHIND_KEY = "concat('behind:', batch_code, ':', institution_code, ':', CAST(year AS VARCHAR))"
 _SITUATIONS = {
-    # kind: (key expression, situation expression) over the rows the rule reads
+    # kind: (key expression, situation expression) over the rows the rule reads; a behind-schedule
+    # alert's situation is which of its group's items has which status (an order-free digest)
     alerts_rules.BEHIND: (
-        "concat('behind:', batch_code, ':', item_code, ':', institution_code, ':', CAST(year AS VARCHAR))",
-        "status",
+        _BEHIND_KEY,
+        "concat(CAST(count(*) OVER g AS VARCHAR), ':', "
+        "CAST(bit_xor(hash(concat(item_code, '=', status))) OVER g AS VARCHAR))",
     ),
     alerts_rules.CAP: (
         "concat('cap:', batch_code, ':', item_code, ':', institution_code, ':', coalesce(cap_since, month))",
@@ -757,7 +787,10 @@ def _situations(inputs: dict[str, pa.Table]) -> dict[str, pa.Table]:
         for kind, table in inputs.items():
             key, digest = _SITUATIONS[kind]
             con.register("rows_in", table)
-            out[kind] = con.sql(f"SELECT *, {key} AS _key, {digest} AS _digest FROM rows_in").to_arrow_table()
+            out[kind] = con.sql(
+                f"SELECT *, {key} AS _key, {digest} AS _digest FROM rows_in "
+                "WINDOW g AS (PARTITION BY batch_code, institution_code, year)"
+            ).to_arrow_table()
             con.unregister("rows_in")
     finally:
         con.close()
@@ -765,7 +798,7 @@ def _situations(inputs: dict[str, pa.Table]) -> dict[str, pa.Table]:
 
 
 def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[str, int]:
-    plan, thresholds, changed_ag = inp.plan, inp.thresholds, inp.changed_agreements
+    plan, thresholds = inp.plan, inp.thresholds
     labels = alerts_rules.Labels.from_reference(inp.reference)
     files = list(DeltaTable(str(_substitutes_path(home))).file_uris())
     stored = (
@@ -773,7 +806,7 @@ def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[st
         if files
         else None
     )
-    late, flagged = alert_inputs(out.prog_new, out.fresh, stored, touched=out.touched)
+    late, flagged = alert_inputs(out.late, out.fresh, stored, touched=out.touched)
     growth_hit = pc.and_(
         pc.greater_equal(flagged["substitute_qty"], GROWTH_MIN_QTY),
         pc.or_kleene(
@@ -812,13 +845,7 @@ def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[st
     ]
     recomputed: dict[str, set[str]] | None = None
     if not plan.full:
-        recomputed = {}
-        rows = out.prog_new.select(list(_AGREEMENT_KEY)).to_pylist()
-        if changed_ag is not None:
-            rows += changed_ag.select(list(_AGREEMENT_KEY)).to_pylist()
-        recomputed[alerts_rules.BEHIND] = {
-            f"behind:{r['batch_code']}:{r['item_code']}:{r['institution_code']}:{r['year']}" for r in rows
-        }
+        recomputed = {alerts_rules.BEHIND: out.late_groups}
         if out.touched is not None:
             pairs = {f"{r['batch_code']}:{r['item_code']}:{r['institution_code']}" for r in out.touched.to_pylist()}
             recomputed[alerts_rules.CAP] = pairs

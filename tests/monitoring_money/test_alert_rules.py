@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -66,20 +67,21 @@ def test_behind_schedule_message_and_key() -> None:
         ],
     )
     alerts = behind_schedule(table, labels=LABELS)
-    assert [a.key for a in alerts] == [f"behind:HN-N7:A01:{INST}:1", f"behind:HN-N7:A01:{INST2}:1"]
+    assert [a.key for a in alerts] == [f"behind:HN-N7:{INST}:1", f"behind:HN-N7:{INST2}:1"]
     at_risk, behind = alerts
     assert at_risk.kind == "behind_schedule"
     assert at_risk.severity == "critical"
     assert behind.severity == "warning"
-    assert "海南省人民医院 阿托伐他汀" in at_risk.message_zh
-    assert "完成率 25%，时间进度 50%，严重落后于进度（应达 45%）" in at_risk.message_zh
-    assert "尚需采购 7,500（约定量 10,000）" in at_risk.message_zh
-    assert "completion 25%" in at_risk.message_en
-    assert "expected 45%" in at_risk.message_en
-    assert "完成率 42%，时间进度 50%，落后于进度（应达 45%）" in behind.message_zh
+    assert "海南省人民医院 批次 HN-N7 第1协议年 1 个品种落后于进度，其中 1 个严重落后，时间进度 50%" in at_risk.message_zh
+    assert "阿托伐他汀 完成率 25%（应达 45%）" in at_risk.message_zh
+    assert "阿托伐他汀 25% (expected 45%)" in at_risk.message_en
+    assert "完成率 42%（应达 45%）" in behind.message_zh
+    assert "严重落后" not in behind.message_zh
     assert behind.institution_code == INST2
     assert behind.region_code == "460200"
-    assert behind.data["remaining_qty"] == D(5800)
+    assert behind.item_code is None
+    items = json.loads(behind.payload())["items"]
+    assert [(i["item_code"], i["status"], D(i["remaining_qty"])) for i in items] == [("A01", "behind", D(5800))]
     # A region's own ratio (by profile) changes what "expected" means.
     custom = behind_schedule(table, behind_ratio={"national": D("0.80")})
     assert "应达 40%" in custom[0].message_zh
@@ -87,6 +89,36 @@ def test_behind_schedule_message_and_key() -> None:
     assert "应达 40%" in pairs[0].message_zh
     # Same situation, same keys on another run.
     assert [a.key for a in behind_schedule(table)] == [a.key for a in alerts]
+
+
+def test_behind_schedule_groups_an_institutions_items_of_a_batch() -> None:
+    # given four items of one batch behind at one institution, one of them at risk, and one on track
+    rows = [
+        _progress(item_code="A01", status="behind", completion=D("0.42")),
+        _progress(item_code="A02", status="at_risk", completion=D("0.20")),
+        _progress(item_code="A03", status="behind", completion=D("0.30")),
+        _progress(item_code="A04", status="behind", completion=D("0.44")),
+        _progress(item_code="A05", status="on_track", completion=D("0.50")),
+        _progress(batch_code="HN-N8", item_code="B01", status="behind", completion=D("0.40")),
+    ]
+    # when
+    alerts = behind_schedule(_table(PROGRESS_COLUMNS, rows), labels=LABELS, as_of=dt.date(2026, 6, 30))
+    # then one alert per batch, naming the three items furthest behind, with every item in the data
+    assert [a.key for a in alerts] == [f"behind:HN-N7:{INST}:1", f"behind:HN-N8:{INST}:1"]
+    first = alerts[0]
+    assert first.severity == "critical"
+    assert "4 个品种落后于进度，其中 1 个严重落后" in first.message_zh
+    assert first.message_zh.index("A02 完成率 20%") < first.message_zh.index("A03 完成率 30%")
+    assert "阿托伐他汀 完成率 42%" in first.message_zh
+    assert "A04" not in first.message_zh
+    assert "等 4 个品种" in first.message_zh
+    assert "and 1 more" in first.message_en
+    assert first.message_zh.endswith("（数据截至 2026-06-30）")
+    data = json.loads(first.payload())
+    assert [i["item_code"] for i in data["items"]] == ["A01", "A02", "A03", "A04"]
+    assert (data["behind"], data["at_risk"], data["elapsed"]) == (4, 1, "0.5")
+    assert D(data["items"][1]["expected_completion"]) == D("0.45")
+    assert alerts[1].severity == "warning"
 
 
 def _month(month: str, **kw: Any) -> dict[str, Any]:
@@ -269,7 +301,7 @@ def test_tranches_due_sum_the_items_of_one_payment() -> None:
     ]
     start, clearing = alerts
     assert "2 个品种：协议期开始，已于 2026-01-01 触发，第1笔预付款合计 600.50 元应予拨付" in start.message_zh
-    assert start.data["items"] == {"A01": "510.00", "A02": "90.50"}
+    assert json.loads(start.payload())["items"] == {"A01": "510.00", "A02": "90.50"}
     assert "医保基金应拨付 120.00 元，医疗机构应退回 30.25 元" in clearing.message_zh
     assert (clearing.data["to_pay"], clearing.data["to_recover"], clearing.data["amount"]) == (
         D("120.00"),
