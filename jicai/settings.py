@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "jicai.imports",
     "jicai.facts",
     "jicai.monitoring",
+    "jicai.hospital",
     "jicai.web",
     "jicai.cli",
 ]

@@ -33,6 +33,15 @@ class Resource(enum.StrEnum):
     USER = "user"
     AUDIT = "audit"
     IMPORT_RUN = "import_run"
+    # the hospital workspace (R-H2–H11, R-G3)
+    DEMAND = "demand"
+    TARGET = "target"
+    FEEDBACK = "feedback"
+    CONTROL = "substitute_control"
+    FORMULARY = "formulary"
+    SURPLUS = "surplus"
+    REVIEW = "prescription_review"
+    COMPLAINT = "complaint"
 
 
 class Verb(enum.StrEnum):
@@ -41,6 +50,9 @@ class Verb(enum.StrEnum):
     IMPORT = "import"
     EXPORT = "export"
     MANAGE = "manage"
+    APPROVE = "approve"  # leadership's sign-off on a plan, an action or a distribution
+    PUBLISH = "publish"  # make targets, progress sheets or appraisals visible to departments
+    COMMENT = "comment"  # clinicians' views on a demand report
 
 
 class RoleName(enum.StrEnum):
@@ -92,6 +104,16 @@ MASTER = (Resource.INSTITUTION, Resource.DEPARTMENT, Resource.COMPANY, Resource.
 PROGRAMME = (Resource.BATCH, Resource.ITEM, Resource.SELECTED, Resource.NON_SELECTED, Resource.AGREEMENT)
 ACTIVITY = (Resource.PURCHASE, Resource.PAYMENT, Resource.DISPENSING)
 ALL_DATA = MASTER + PROGRAMME + ACTIVITY + (Resource.REPORT,)
+WORKSPACE = (
+    Resource.DEMAND,
+    Resource.TARGET,
+    Resource.FEEDBACK,
+    Resource.CONTROL,
+    Resource.FORMULARY,
+    Resource.SURPLUS,
+    Resource.REVIEW,
+    Resource.COMPLAINT,
+)
 
 
 def _grant(level: Level, resources: tuple[Resource, ...], verbs: tuple[Verb, ...]) -> set[str]:
@@ -101,7 +123,20 @@ def _grant(level: Level, resources: tuple[Resource, ...], verbs: tuple[Verb, ...
 _RW = (Verb.READ, Verb.WRITE, Verb.IMPORT, Verb.EXPORT)
 _RE = (Verb.READ, Verb.EXPORT)
 
-_HOSPITAL_READ = _grant(Level.INSTITUTION, ALL_DATA, _RE)
+_HOSPITAL_READ = _grant(Level.INSTITUTION, ALL_DATA + WORKSPACE, _RE)
+# The bureau follows what hospitals submit and decide; it does not run their workflows.
+_BUREAU_WORKSPACE = _grant(Level.REGION, WORKSPACE, (Verb.READ,))
+
+
+def _ws(*grants: tuple[Resource, tuple[Verb, ...]]) -> set[str]:
+    """Workspace grants of an institution-level role: (resource, verbs) pairs."""
+    out: set[str] = set()
+    for resource, verbs in grants:
+        out |= _grant(Level.INSTITUTION, (resource,), verbs)
+    return out
+
+
+_W = (Verb.WRITE,)
 
 ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
     RoleName.PLATFORM_ADMIN: frozenset(),  # system scope: everything
@@ -109,27 +144,72 @@ ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
         _grant(Level.REGION, ALL_DATA, _RW)
         | _grant(Level.REGION, (Resource.USER,), (Verb.READ, Verb.MANAGE))
         | _grant(Level.REGION, (Resource.AUDIT, Resource.IMPORT_RUN), (Verb.READ,))
+        | _BUREAU_WORKSPACE
     ),
     RoleName.BUREAU_ANALYST: frozenset(
-        _grant(Level.REGION, ALL_DATA, _RE) | _grant(Level.REGION, (Resource.IMPORT_RUN,), (Verb.READ,))
+        _grant(Level.REGION, ALL_DATA, _RE)
+        | _grant(Level.REGION, (Resource.IMPORT_RUN,), (Verb.READ,))
+        | _BUREAU_WORKSPACE
     ),
-    RoleName.BUREAU_VIEWER: frozenset(_grant(Level.REGION, ALL_DATA, (Verb.READ,))),
+    RoleName.BUREAU_VIEWER: frozenset(_grant(Level.REGION, ALL_DATA, (Verb.READ,)) | _BUREAU_WORKSPACE),
+    # The VBP office runs the programme inside the hospital: demand sheets, targets, feedback.
     RoleName.VBP_OFFICE: frozenset(
         _HOSPITAL_READ
         | _grant(Level.INSTITUTION, (Resource.DEPARTMENT, Resource.PURCHASE, Resource.DISPENSING), _RW)
         | _grant(Level.INSTITUTION, (Resource.IMPORT_RUN,), (Verb.READ,))
+        | _ws(
+            (Resource.DEMAND, _W),
+            (Resource.TARGET, (Verb.WRITE, Verb.PUBLISH)),
+            (Resource.FEEDBACK, (Verb.WRITE, Verb.PUBLISH)),
+            (Resource.COMPLAINT, _W),
+        )
     ),
-    RoleName.PHARMACY: frozenset(_HOSPITAL_READ | _grant(Level.INSTITUTION, (Resource.DISPENSING,), _RW)),
-    RoleName.MEDICAL_AFFAIRS: frozenset(_HOSPITAL_READ),
-    RoleName.FINANCE: frozenset(_HOSPITAL_READ | _grant(Level.INSTITUTION, (Resource.PAYMENT,), _RW)),
-    RoleName.PERFORMANCE: frozenset(_HOSPITAL_READ),
+    # Pharmacy drafts demand, watches substitutes, advises on the formulary, reviews prescriptions.
+    RoleName.PHARMACY: frozenset(
+        _HOSPITAL_READ
+        | _grant(Level.INSTITUTION, (Resource.DISPENSING,), _RW)
+        | _ws(
+            (Resource.DEMAND, _W),
+            (Resource.CONTROL, _W),
+            (Resource.FORMULARY, _W),
+            (Resource.REVIEW, _W),
+            (Resource.COMPLAINT, _W),
+        )
+    ),
+    # Medical affairs: clinicians' side — comments, reminders, antimicrobial exceptions, reviews,
+    # complaints; it records the pharmacy and therapeutics committee's formulary decisions.
+    RoleName.MEDICAL_AFFAIRS: frozenset(
+        _HOSPITAL_READ
+        | _ws(
+            (Resource.DEMAND, (Verb.COMMENT,)),
+            (Resource.FEEDBACK, _W),
+            (Resource.CONTROL, _W),
+            (Resource.FORMULARY, (Verb.APPROVE,)),
+            (Resource.REVIEW, _W),
+            (Resource.COMPLAINT, _W),
+        )
+    ),
+    RoleName.FINANCE: frozenset(
+        _HOSPITAL_READ | _grant(Level.INSTITUTION, (Resource.PAYMENT,), _RW) | _ws((Resource.SURPLUS, _W))
+    ),
+    # Performance sets appraisal weights and publishes department scores (R-H5).
+    RoleName.PERFORMANCE: frozenset(_HOSPITAL_READ | _ws((Resource.FEEDBACK, (Verb.WRITE, Verb.PUBLISH)))),
     RoleName.IT: frozenset(
         _HOSPITAL_READ
         | _grant(Level.INSTITUTION, (Resource.DEPARTMENT, *ACTIVITY), _RW)
         | _grant(Level.INSTITUTION, (Resource.USER,), (Verb.READ, Verb.MANAGE))
         | _grant(Level.INSTITUTION, (Resource.AUDIT, Resource.IMPORT_RUN), (Verb.READ,))
     ),
-    RoleName.LEADERSHIP: frozenset(_HOSPITAL_READ),
+    # Leadership signs off: demand submissions, purchase limits, formulary decisions, distributions.
+    RoleName.LEADERSHIP: frozenset(
+        _HOSPITAL_READ
+        | _ws(
+            (Resource.DEMAND, (Verb.APPROVE,)),
+            (Resource.CONTROL, (Verb.APPROVE,)),
+            (Resource.FORMULARY, (Verb.APPROVE,)),
+            (Resource.SURPLUS, (Verb.APPROVE,)),
+        )
+    ),
     RoleName.DEPARTMENT_HEAD: frozenset(
         _grant(
             Level.DEPARTMENT,
@@ -142,9 +222,13 @@ ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
                 Resource.SELECTED,
                 Resource.DISPENSING,
                 Resource.REPORT,
+                Resource.TARGET,
+                Resource.FEEDBACK,
+                Resource.DEMAND,
             ),
             (Verb.READ,),
         )
+        | _grant(Level.DEPARTMENT, (Resource.DEMAND,), (Verb.COMMENT,))
     ),
 }
 

@@ -18,6 +18,7 @@ from ninja.security import APIKeyHeader, SessionAuth
 
 from jicai.accounts.models import ApiToken
 from jicai.core.tenancy import Scope, ScopeError, use_scope
+from jicai.hospital.api import router as hospital_router
 from jicai.imports.datasets import DATASETS, cell_text, get_spec
 from jicai.imports.engine import ImportDenied, run_import
 from jicai.imports.export import CONTENT_TYPES, FORMATS, write_export
@@ -61,6 +62,7 @@ api = NinjaAPI(
     auth=[BearerToken(), Session()],
     urls_namespace="api",
 )
+api.add_router("/hospital", hospital_router)
 
 
 class ErrorOut(Schema):

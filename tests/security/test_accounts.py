@@ -14,7 +14,16 @@ from django.test import Client
 
 from jicai.accounts.actions import do_create_user
 from jicai.accounts.models import User
-from jicai.accounts.permissions import ROLE_LABELS, ROLE_LEVEL, ROLE_PERMISSIONS, Resource, RoleName, Verb, vocabulary
+from jicai.accounts.permissions import (
+    ROLE_LABELS,
+    ROLE_LEVEL,
+    ROLE_PERMISSIONS,
+    WORKSPACE,
+    Resource,
+    RoleName,
+    Verb,
+    vocabulary,
+)
 from jicai.core.models import AuditEntry
 from jicai.core.tenancy import Level, ScopeError
 from tests.conftest import PASSWORD
@@ -69,8 +78,12 @@ def test_platform_admin_needs_no_grants_because_it_acts_in_the_system_scope() ->
 
 
 def test_read_only_roles_hold_no_write_import_or_manage_permission() -> None:
-    def verbs(role: RoleName) -> set[str]:
-        return {p.rsplit(":", 1)[1] for p in ROLE_PERMISSIONS[role]}
+    def verbs(role: RoleName, *, workspace: bool = False) -> set[str]:
+        return {
+            p.rsplit(":", 1)[1]
+            for p in ROLE_PERMISSIONS[role]
+            if (p.split(":")[1] in {r.value for r in WORKSPACE}) == workspace
+        }
 
     assert verbs(RoleName.BUREAU_VIEWER) == {"read"}
     assert verbs(RoleName.BUREAU_ANALYST) == {"read", "export"}
@@ -79,8 +92,22 @@ def test_read_only_roles_hold_no_write_import_or_manage_permission() -> None:
         assert verbs(role) == {"read", "export"}, role
     # pharmacy and finance write only the activity data they own (HIS dispensing, supplier payments)
     for role, resource in ((RoleName.PHARMACY, "dispensing"), (RoleName.FINANCE, "payment")):
-        writes = {p.split(":")[1] for p in ROLE_PERMISSIONS[role] if p.rsplit(":", 1)[1] in {"write", "import"}}
+        writes = {
+            p.split(":")[1]
+            for p in ROLE_PERMISSIONS[role]
+            if p.rsplit(":", 1)[1] in {"write", "import"} and p.split(":")[1] not in {r.value for r in WORKSPACE}
+        }
         assert writes == {resource}, role
+    # in the workspace the bureau only reads, a department head reads and comments on demand,
+    # and only leadership (and medical affairs for the formulary committee) approves
+    for role in (RoleName.BUREAU_VIEWER, RoleName.BUREAU_ANALYST, RoleName.BUREAU_ADMIN):
+        assert verbs(role, workspace=True) == {"read"}, role
+    assert verbs(RoleName.DEPARTMENT_HEAD, workspace=True) == {"read", "comment"}
+    approvers = {r for r in RoleName if any(p.endswith(":approve") for p in ROLE_PERMISSIONS[r])}
+    assert approvers == {RoleName.LEADERSHIP, RoleName.MEDICAL_AFFAIRS}
+    assert {p for p in ROLE_PERMISSIONS[RoleName.MEDICAL_AFFAIRS] if p.endswith(":approve")} == {
+        "institution:formulary:approve"
+    }
 
 
 def test_only_bureau_admin_and_hospital_it_manage_users() -> None:
