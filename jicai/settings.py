@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "jicai.facts",
     "jicai.monitoring",
     "jicai.hospital",
+    "jicai.supply",
+    "jicai.quality",
     "jicai.web",
     "jicai.cli",
 ]

@@ -25,6 +25,8 @@ from jicai.imports.export import CONTENT_TYPES, FORMATS, write_export
 from jicai.imports.mappings import MappingError, resolve_mapping
 from jicai.imports.spec import DatasetSpec
 from jicai.policy.profile import ProfileLibrary
+from jicai.quality.api import router as quality_router
+from jicai.supply.api import router as supply_router
 
 MAX_PAGE_SIZE = 500
 
@@ -63,6 +65,8 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/hospital", hospital_router)
+api.add_router("/supply", supply_router)
+api.add_router("/quality", quality_router)
 
 
 class ErrorOut(Schema):

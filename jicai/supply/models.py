@@ -1,0 +1,1 @@
+"""Models of the supply app (issue 7)."""
