@@ -50,7 +50,7 @@ from jicai.core.tenancy import Scope, use_scope
 from jicai.facts.query import FactQuery
 from jicai.facts.schemas import FACT_TABLES, PAIR_MONTHLY, PURCHASES
 from jicai.facts.store import open_table, table_path
-from jicai.monitoring import alerts_rules
+from jicai.monitoring import alerts_rules, hooks
 from jicai.monitoring.models import Alert, AlertStatus, CycleRun
 from jicai.monitoring.monthly import build_pair_monthly
 from jicai.monitoring.payables import payment_rules_for
@@ -64,7 +64,7 @@ from jicai.policy.profile import ProfileLibrary
 
 _MONTH = re.compile(r"month=(\d{4}-\d{2})")
 Log = Callable[[str], None]
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: progress rows carry the figures adjusted for supply interruptions
 KINDS = (alerts_rules.BEHIND, alerts_rules.CAP, alerts_rules.GROWTH, alerts_rules.OVERDUE)
 GROWTH_THRESHOLD = Decimal("0.5")
 GROWTH_MIN_QTY = Decimal(100)
@@ -422,7 +422,10 @@ def _plan(
     # figures; a month complete at the last as-of date keeps its substitute rows unless it changed.
     after_last = last + dt.timedelta(days=1)
     progress_from = min([after_last, *changed])
-    if state["fingerprints"].get("thresholds") != fingerprints["thresholds"]:
+    # A supply interruption recorded, changed or closed moves exemptions and adjusted figures in
+    # any month it covers: rare enough to recompute everything that reads them.
+    breaks_changed = state["fingerprints"].get("interruptions") != fingerprints["interruptions"]
+    if state["fingerprints"].get("thresholds") != fingerprints["thresholds"] or breaks_changed:
         progress_from = dt.date.min
     starts = []
     if changed_agreements is not None and changed_agreements.num_rows:
@@ -430,7 +433,7 @@ def _plan(
     first_open_month = (last if after_last.day != 1 else after_last).replace(day=1)
     first = min([first_open_month, *changed, *starts])
     subs_from: str | None = _month(min(first, as_of))
-    if state["fingerprints"].get("caps") != fingerprints["caps"]:
+    if state["fingerprints"].get("caps") != fingerprints["caps"] or breaks_changed:
         subs_from = None
     return _Plan(False, "incremental", months, progress_from, subs_from)
 
@@ -474,6 +477,7 @@ class _Inputs:
     thresholds: dict[str, Any]
     caps: dict[str, Any]
     rules: dict[str, Any]
+    interruptions: pa.Table
     fingerprints: dict[str, str]
     state: dict[str, Any] | None
     versions: dict[str, int]
@@ -492,10 +496,12 @@ def _inputs(home: Path, as_of: dt.date, profiles: ProfileLibrary, reference: Ref
         caps[name] = cap.cap_ratio if cap else None
     regions = set(reference.institutions.column("region_code").to_pylist())
     rules = payment_rules_for(profiles, regions, as_of)
+    breaks = hooks.interruptions(as_of)
     fingerprints = {
         "item_products": _table_digest(reference.item_products),
         "thresholds": _digest(thresholds),
         "caps": _digest(caps),
+        "interruptions": _table_digest(breaks),
     }
     state = _load_state(home)
     snapshot = agreements_snapshot(reference.agreements)
@@ -505,6 +511,7 @@ def _inputs(home: Path, as_of: dt.date, profiles: ProfileLibrary, reference: Ref
         thresholds=thresholds,
         caps=caps,
         rules=rules,
+        interruptions=breaks,
         fingerprints=fingerprints,
         state=state,
         versions=_current_versions(home),
@@ -603,7 +610,7 @@ def _compute(
         prog, prog_new, late, late_groups = _progress_step(q, home, as_of, inp)
         timings["progress"] = time.perf_counter() - tick
         tick = time.perf_counter()
-        fresh, touched = _substitutes_step(q, home, as_of, inp.plan, inp.caps)
+        fresh, touched = _substitutes_step(q, home, as_of, inp)
         timings["substitutes"] = time.perf_counter() - tick
         tick = time.perf_counter()
         overdue, pay_info = overdue_totals_incremental(
@@ -665,7 +672,7 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
     path = _progress_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     if plan.full or plan.progress_from is None or state is None:
-        table = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name)
+        table = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name, interruptions=inp.interruptions)
         write_deltalake(str(path), table, partition_by=["year"], mode="overwrite", schema_mode="overwrite")
         return table.num_rows, table, *_late_groups(table, None)
     ids = pa.array(changed_ag.column("agreement_id").to_pylist() if changed_ag is not None else [], pa.int64())
@@ -677,7 +684,7 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
     )
     q.register("agreements", subset)
     try:
-        fresh = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name)
+        fresh = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name, interruptions=inp.interruptions)
     finally:
         q.register("agreements", agreements)
     years = set(fresh.column("year").to_pylist())
@@ -707,17 +714,22 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
     return agreements.num_rows, fresh, *_late_groups(rows, touched)
 
 
-def _substitutes_step(
-    q: FactQuery, home: Path, as_of: dt.date, plan: _Plan, caps: dict[str, Any]
-) -> tuple[pa.Table, pa.Table | None]:
+def _substitutes_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tuple[pa.Table, pa.Table | None]:
     """Recompute the substitute rows from ``plan.substitutes_from`` and store them by month.
 
     Returns the rows recomputed and the institution × item pairs whose rows were replaced (None:
     all of them), the only ones whose alerts can change.
     """
-    path = _substitutes_path(home)
+    path, plan = _substitutes_path(home), inp.plan
     since = None if plan.full else plan.substitutes_from
-    fresh = substitutes(q, as_of, cap_ratio=caps, monthly=PAIR_MONTHLY.name, since_month=since)
+    fresh = substitutes(
+        q,
+        as_of,
+        cap_ratio=inp.caps,
+        monthly=PAIR_MONTHLY.name,
+        since_month=since,
+        interruptions=inp.interruptions if inp.interruptions.num_rows else None,
+    )
     fresh = fresh.cast(SUBSTITUTE_SCHEMA)
     path.parent.mkdir(parents=True, exist_ok=True)
     if since is None or not DeltaTable.is_deltatable(str(path)):

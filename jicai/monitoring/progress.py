@@ -25,6 +25,13 @@ Semantics (semantics.md "Time", "Units and money"):
   before it starts, when the rate is 0).
 * over_volume_qty = max(0, counted − agreed): what was bought after the agreed volume was reached,
   still at the winning price until the period ends (R-C2).
+* supply interruptions (R-I2, ``interruptions``: batch, item, institution or NULL for all, start_on,
+  end_on or NULL while open): ``affected_days`` = the days of the period covered by an interruption
+  known on as_of (an open one up to as_of; overlapping ones counted once), X of them elapsed by
+  as_of. Without those days the agreed volume is pro rata: completion_adjusted = counted × T ÷
+  (agreed × (T − X_total)), elapsed_adjusted = (E − X_elapsed) ÷ (T − X_total), and
+  status_adjusted the status on those figures (T period days, E elapsed days). With no interruption
+  the adjusted figures equal the plain ones.
 
 Number types: quantities are DECIMAL(18,4); completion, elapsed and projected_completion are
 DECIMAL(18,4), the exact quotient rounded half-up (``jicai_ratio4``: a double where it cannot be
@@ -69,6 +76,10 @@ PROGRESS_COLUMNS: tuple[str, ...] = (
     "projected_completion",
     "over_volume_qty",
     "profile",
+    "affected_days",
+    "completion_adjusted",
+    "elapsed_adjusted",
+    "status_adjusted",
 )
 
 PROGRESS_SCHEMA = pa.schema(
@@ -89,6 +100,10 @@ PROGRESS_SCHEMA = pa.schema(
         ("projected_completion", RATIO),
         ("over_volume_qty", QTY),
         ("profile", pa.string()),
+        ("affected_days", pa.int32()),
+        ("completion_adjusted", RATIO),
+        ("elapsed_adjusted", RATIO),
+        ("status_adjusted", pa.string()),
     ]
 )
 
@@ -106,6 +121,7 @@ STATUS_LABELS: dict[str, tuple[str, str]] = {
 """Status code → (Chinese, English) label for reports and the UI."""
 
 THRESHOLDS_RELATION = "progress_profile_thresholds"
+INTERRUPTIONS_RELATION = "progress_interruptions"
 _THRESHOLDS_SCHEMA = pa.schema([("profile", pa.string()), ("behind_ratio", THRESHOLD), ("at_risk_ratio", THRESHOLD)])
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIX_PLACES = Decimal("0.000001")
@@ -213,6 +229,62 @@ def status_sql(done: str, target: str, days_elapsed: str, days_total: str, thres
         WHEN {lhs} >= {bound("behind_ratio")} THEN '{STATUS_ON_TRACK}'
         WHEN {lhs} >= {bound("at_risk_ratio")} THEN '{STATUS_BEHIND}'
         ELSE '{STATUS_AT_RISK}' END"""
+
+
+def _affected_sql(q: FactQuery, interruptions: pa.Table | None) -> tuple[str, str, dict[str, str]]:
+    """The ``affected`` CTE (days of each agreement's period under an interruption), its join into ``c``
+    and the adjusted output expressions; with no interruption the adjusted figures are the plain ones."""
+    if interruptions is None or interruptions.num_rows == 0:
+        plain = {
+            "status": "",
+            "columns": "CAST(0 AS INTEGER) AS affected_days, "
+            f"{RATIO_OF_MACRO}(CAST(counted AS DOUBLE) / agreed_d, counted, agreed_qty) AS completion_adjusted, "
+            f"{RATIO_OF_MACRO}(days_elapsed / days_total, days_elapsed, days_total) AS elapsed_adjusted, "
+            "status AS status_adjusted",
+        }
+        return "", "\n            FROM ag LEFT JOIN counted k ON k.agreement_id = ag.agreement_id", plain
+    q.register(
+        INTERRUPTIONS_RELATION,
+        interruptions.select(["batch_code", "item_code", "institution_code", "start_on", "end_on"]),
+    )
+    cte = f"""
+        affected_spans AS (
+            SELECT a.agreement_id, a.upto,
+                   greatest(i.start_on, a.period_start) AS s,
+                   least(coalesce(i.end_on, $as_of), $as_of, a.period_end) AS e
+            FROM ag a JOIN {INTERRUPTIONS_RELATION} i
+              ON i.batch_code = a.batch_code AND i.item_code = a.item_code
+             AND (i.institution_code IS NULL OR i.institution_code = a.institution_code)
+            WHERE i.start_on <= $as_of
+        ),
+        affected_days AS (
+            SELECT DISTINCT agreement_id, upto, CAST(unnest(range(s, e + INTERVAL 1 DAY, INTERVAL 1 DAY)) AS DATE) AS d
+            FROM affected_spans WHERE e >= s
+        ),
+        affected AS (
+            SELECT agreement_id, count(*) AS x_total, count(*) FILTER (WHERE d <= upto) AS x_elapsed
+            FROM affected_days GROUP BY agreement_id
+        ),"""
+    join = """,
+                   coalesce(x.x_total, 0) AS x_total, coalesce(x.x_elapsed, 0) AS x_elapsed
+            FROM ag LEFT JOIN counted k ON k.agreement_id = ag.agreement_id
+            LEFT JOIN affected x ON x.agreement_id = ag.agreement_id"""
+    status = status_sql(
+        "counted * days_total",
+        "agreed_qty * (days_total - x_total)",
+        "(days_elapsed - x_elapsed)",
+        "(days_total - x_total)",
+        "t",
+    )
+    adjusted = {
+        "status": f"\n                   {status} AS status_adjusted,",
+        "columns": "CAST(x_total AS INTEGER) AS affected_days, "
+        f"{RATIO_OF_MACRO}(CAST(counted * days_total AS DOUBLE) / (agreed_d * (days_total - x_total)), "
+        "counted * days_total, agreed_qty * (days_total - x_total)) AS completion_adjusted, "
+        f"{RATIO_OF_MACRO}((days_elapsed - x_elapsed) / (days_total - x_total), days_elapsed - x_elapsed, "
+        "days_total - x_total) AS elapsed_adjusted, status_adjusted",
+    }
+    return cte, join, adjusted
 
 
 def _monthly_counted_sql(
@@ -333,12 +405,14 @@ def progress(
     run_rate_days: int = 90,
     ordered: bool = False,
     monthly: str | None = None,
+    interruptions: pa.Table | None = None,
 ) -> pa.Table:
     """Progress of every agreement in scope on ``as_of`` (module docstring). ``source`` is the purchases
     view or a rollup with the columns institution_code, product_code, accepted_on, qty. Needs
     ``agreements`` and ``item_products`` registered on ``q``. ``monthly`` names the pair-month rollup
     of ``source`` (``jicai.monitoring.monthly``): whole months are read from it, partial ones from
-    ``source``, with the same result."""
+    ``source``, with the same result. ``interruptions`` (``hooks.INTERRUPTION_SCHEMA``) gives the
+    adjusted figures; without any they equal the plain ones."""
     if run_rate_days <= 0:
         raise ValueError(f"run_rate_days must be positive, got {run_rate_days}")
     src = safe_relation(source)
@@ -366,21 +440,21 @@ def progress(
         ),"""
     else:
         counted_sql = _monthly_counted_sql(q, ag_sql, params, src=src, monthly=safe_relation(monthly), inst=inst)
+    affected_sql, affected_join, adjusted = _affected_sql(q, interruptions)
     sql = f"""
         WITH ag AS ({ag_sql}),
         sel AS (
             SELECT DISTINCT batch_code, item_code, product_code, conversion
             FROM item_products WHERE kind = 'selected'
-        ),{counted_sql}
+        ),{counted_sql}{affected_sql}
         c AS (
             SELECT ag.*,
                    CAST(coalesce(k.counted, 0) AS DECIMAL(38, 4)) AS counted,
                    CAST(coalesce(k.recent, 0) AS DECIMAL(38, 4)) AS recent,
-                   least(CAST($run_rate_days AS BIGINT), ag.days_elapsed) AS rate_days
-            FROM ag LEFT JOIN counted k ON k.agreement_id = ag.agreement_id
+                   least(CAST($run_rate_days AS BIGINT), ag.days_elapsed) AS rate_days{affected_join}
         ),
         r AS (
-            SELECT c.*, {status} AS status,
+            SELECT c.*, {status} AS status,{adjusted["status"]}
                    CAST(c.agreed_qty AS DOUBLE) AS agreed_d,
                    c.counted * c.rate_days + c.recent * c.days_left AS projected_num
             FROM c LEFT JOIN {THRESHOLDS_RELATION} t ON t.profile = c.profile
@@ -402,7 +476,8 @@ def progress(
                projected AS projected_qty,
                {RATIO_OF_MACRO}(CAST(projected AS DOUBLE) / agreed_d, projected, agreed_qty) AS projected_completion,
                CAST(greatest(counted - agreed_qty, 0) AS DECIMAL(18, 4)) AS over_volume_qty,
-               profile
+               profile,
+               {adjusted["columns"]}
         FROM r2
         {"ORDER BY batch_code, item_code, institution_code, year" if ordered else ""}
     """

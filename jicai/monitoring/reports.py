@@ -23,7 +23,8 @@ from openpyxl import Workbook
 
 from jicai.core.tenancy import Scope, ScopeError, use_scope
 from jicai.facts.query import FactQuery
-from jicai.monitoring.departments import department_progress
+from jicai.monitoring import hooks
+from jicai.monitoring.departments import TARGET_SCHEMA, department_progress
 from jicai.monitoring.models import Alert
 from jicai.monitoring.payables import payables, payment_rules_for
 from jicai.monitoring.prepayments import prepayments, settlements
@@ -52,16 +53,49 @@ def _profiles_of(reference: Any) -> set[str]:
 
 def _progress(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
     thresholds = progress_thresholds(profiles, _profiles_of(ref), req.as_of)
-    return progress(q, req.as_of, thresholds=thresholds, batch=req.batch, institution=req.institution, ordered=True)
+    breaks = hooks.interruptions(req.as_of)
+    return progress(
+        q,
+        req.as_of,
+        thresholds=thresholds,
+        batch=req.batch,
+        institution=req.institution,
+        ordered=True,
+        interruptions=breaks if breaks.num_rows else None,
+    )
 
 
 def _of_batch(table: pa.Table, batch: str | None) -> pa.Table:
     return table if not batch else table.filter(pc.equal(table["batch_code"], batch))
 
 
+TargetSource = Callable[[Scope, ReportRequest], pa.Table | None]
+
+TARGET_SOURCES: list[TargetSource] = []
+"""Where published department targets come from (R-H3): apps above the engine register a function
+returning the targets visible in a scope (``departments.TARGET_SCHEMA`` rows; a NULL department_code
+marks an agreement as covered) or None. The hospital workspace registers its published target plans
+from ``HospitalConfig.ready``; the engine never imports it."""
+
+
+def published_targets(scope: Scope, req: ReportRequest) -> pa.Table | None:
+    """The registered sources' published targets for ``scope``, or None when none has any."""
+    tables = [table for source in TARGET_SOURCES if (table := source(scope, req)) is not None]
+    if not tables:
+        return None
+    return pa.concat_tables([t.select(TARGET_SCHEMA.names).cast(TARGET_SCHEMA) for t in tables])
+
+
 def _departments(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
     thresholds = progress_thresholds(profiles, _profiles_of(ref), req.as_of)
-    table = department_progress(q, req.as_of, thresholds=thresholds, institution=req.institution, ordered=True)
+    table = department_progress(
+        q,
+        req.as_of,
+        thresholds=thresholds,
+        published_targets=published_targets(q.scope, req),
+        institution=req.institution,
+        ordered=True,
+    )
     return _of_batch(table, req.batch)
 
 
@@ -70,7 +104,16 @@ def _substitutes(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref
     for name in _profiles_of(ref):
         cap = params.cap_params(profiles.resolve(name, req.as_of))
         caps[name] = cap.cap_ratio if cap else None
-    return substitutes(q, req.as_of, cap_ratio=caps, batch=req.batch, institution=req.institution, ordered=True)
+    breaks = hooks.interruptions(req.as_of)
+    return substitutes(
+        q,
+        req.as_of,
+        cap_ratio=caps,
+        batch=req.batch,
+        institution=req.institution,
+        ordered=True,
+        interruptions=breaks if breaks.num_rows else None,
+    )
 
 
 def _payables(q: FactQuery, req: ReportRequest, profiles: ProfileLibrary, ref: Any) -> pa.Table:
