@@ -225,6 +225,7 @@ ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
                 Resource.TARGET,
                 Resource.FEEDBACK,
                 Resource.DEMAND,
+                Resource.REVIEW,
             ),
             (Verb.READ,),
         )
