@@ -1,7 +1,13 @@
 """Department progress: each department's dispensing of an item against its target (R-H3, R-L1).
 
 Targets (batch_code, item_code, institution_code, year, department_code, target_qty) come from the
-hospital workspace when the caller passes them. Until then they are derived per agreement with
+hospital workspace when the caller passes them: ``published_targets`` are the plans the hospital has
+published (R-H3) and replace the other targets agreement by agreement — every agreement (batch, item,
+institution, year) with at least one published row takes its targets from there, a department without
+a row getting 0, and a row with a NULL ``department_code`` only marks its agreement as covered (so a
+department scope that sees its own rows only still knows the hospital has published). ``targets``
+replaces the derivation for every agreement. Otherwise, and for agreements nothing covers, they are
+derived per agreement with
 ``department_targets``: each department's dispensing of the item's products (selected, same generic
 and substitute, × conversion) in the ``reference_months`` months before the period (the window of
 ``allocation.reference_window``) is its weight, and ``allocation.allocate_targets`` splits the agreed
@@ -95,6 +101,7 @@ TARGET_SCHEMA = pa.schema(
 """Department targets, as the hospital workspace stores them and ``department_targets`` derives them."""
 
 TARGETS_RELATION = "department_targets_in"
+PUBLISHED_RELATION = "department_targets_published"
 
 
 def _split(agreed: Decimal, usage: Mapping[str, DepartmentUsage], basis: UsageBasis) -> dict[str, Decimal]:
@@ -262,6 +269,7 @@ def department_progress(
     *,
     thresholds: Mapping[str, tuple[Decimal, Decimal]],
     targets: pa.Table | None = None,
+    published_targets: pa.Table | None = None,
     institution: str | None = None,
     reference_months: int = 12,
     ordered: bool = False,
@@ -279,12 +287,44 @@ def department_progress(
             else department_targets(q, institution=institution, reference_months=reference_months)
         )
     q.register(TARGETS_RELATION, targets.select(TARGET_SCHEMA.names).cast(TARGET_SCHEMA))
+    published = published_targets is not None and published_targets.num_rows > 0
+    if published and published_targets is not None:
+        q.register(PUBLISHED_RELATION, published_targets.select(TARGET_SCHEMA.names).cast(TARGET_SCHEMA))
     ag_sql, params = agreements_sql(batch=None, institution=institution)
     params["as_of"] = as_of
     dept_filter = " AND t.department_code = $department" if department_scope else ""
     if department_scope:
         params["department"] = q.scope.department_code
-    target = "CAST(coalesce(tg.target, 0) AS DECIMAL(38, 4))" if known else "CAST(NULL AS DECIMAL(38, 4))"
+    given = "CAST(coalesce(tg.target, 0) AS DECIMAL(38, 4))"
+    target = given if known else "CAST(NULL AS DECIMAL(38, 4))"
+    if published:
+        target = f"CASE WHEN cv.agreement_id IS NOT NULL THEN {given} ELSE {target} END"
+    # the targets in force: published ones for the agreements they cover, the others elsewhere
+    targets_in = (
+        f"""(
+            SELECT * FROM {PUBLISHED_RELATION}
+            UNION ALL
+            SELECT t.* FROM {TARGETS_RELATION} t WHERE NOT EXISTS (
+                SELECT 1 FROM {PUBLISHED_RELATION} p
+                WHERE p.batch_code = t.batch_code AND p.item_code = t.item_code
+                    AND p.institution_code = t.institution_code AND p.year = t.year
+            )
+        )"""
+        if published
+        else TARGETS_RELATION
+    )
+    covered = (
+        f""",
+        cv AS (
+            SELECT DISTINCT a.agreement_id
+            FROM {PUBLISHED_RELATION} p
+            JOIN ag a ON a.batch_code = p.batch_code AND a.item_code = p.item_code
+                AND a.institution_code = p.institution_code AND a.year = p.year
+        )"""
+        if published
+        else ""
+    )
+    covered_join = "LEFT JOIN cv ON cv.agreement_id = k.agreement_id" if published else ""
     status = status_sql("x.dispensed", "x.target", "x.days_elapsed", "x.days_total", "th")
     sql = f"""
         WITH ag AS ({ag_sql}),
@@ -294,12 +334,12 @@ def department_progress(
         ),
         tg AS (
             SELECT a.agreement_id, t.department_code, sum(CAST(t.target_qty AS DECIMAL(38, 4))) AS target
-            FROM {TARGETS_RELATION} t
+            FROM {targets_in} t
             JOIN ag a ON a.batch_code = t.batch_code AND a.item_code = t.item_code
                 AND a.institution_code = t.institution_code AND a.year = t.year
             WHERE t.department_code IS NOT NULL{dept_filter}
             GROUP BY ALL
-        ),
+        ){covered},
         disp AS (
             SELECT ag.agreement_id, d.department_code,
                    sum({item_qty_sql(q, "dispensing", qty="d.qty", conversion="s.conversion")}) AS dispensed
@@ -322,6 +362,7 @@ def department_progress(
             JOIN ag ON ag.agreement_id = k.agreement_id
             LEFT JOIN tg ON tg.agreement_id = k.agreement_id AND tg.department_code = k.department_code
             LEFT JOIN disp ds ON ds.agreement_id = k.agreement_id AND ds.department_code = k.department_code
+            {covered_join}
         )
         SELECT x.batch_code, x.item_code, x.institution_code, x.department_code, CAST(x.year AS INTEGER) AS year,
                x.period_start, x.period_end,
