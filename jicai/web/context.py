@@ -8,12 +8,50 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from jicai.core.tenancy import Level, Scope
+
+
+def screen_links(scope: Scope) -> list[tuple[str, str, str]]:
+    """(label, URL, what it is for) of the daily screens the scope may open."""
+    reports = scope.can("report", "read")
+    purchases = reports and scope.can("agreement", "read") and scope.can("purchase", "read")
+    out = []
+    if purchases and (scope.is_system or scope.level is Level.REGION):
+        out.append(
+            (
+                _("Region overview"),
+                reverse("web:overview"),
+                _("Completion by institution and item, behind schedule, overdue payments, prepayments, caps"),
+            )
+        )
+    if purchases and scope.level is Level.INSTITUTION:
+        out.append(
+            (
+                _("My institution"),
+                reverse("web:institution", args=[scope.institution_code]),
+                _("Items, payables, prepayment tranches and alerts of the hospital"),
+            )
+        )
+    if reports and scope.can("dispensing", "read") and scope.level is Level.DEPARTMENT:
+        out.append(
+            (
+                _("My department"),
+                reverse("web:department", args=[scope.institution_code, scope.department_code]),
+                _("The department's targets and use by month"),
+            )
+        )
+    if purchases:
+        out.append((_("Progress"), reverse("web:progress"), _("Every agreement's progress, filtered and sorted")))
+        out.append((_("Alerts"), reverse("web:alerts"), _("Behind schedule, caps, substitutes, overdue payments")))
+    return out
+
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     scope = getattr(request, "scope", None)
     if scope is None:
         return {"nav": []}
     items = [(_("Home"), reverse("web:home"))]
+    items += [(label, url) for label, url, _what in screen_links(scope)]
     items.append((_("Data"), reverse("web:data")))
     if scope.can("import_run", "read"):
         items.append((_("Import history"), reverse("web:imports")))

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from jicai.web import views
+from jicai.web import dashboards, line_views, views
 
 app_name = "web"
 
@@ -17,4 +17,18 @@ urlpatterns = [
     path("data/<str:name>/export/", views.dataset_export, name="dataset_export"),
     path("imports/", views.imports, name="imports"),
     path("imports/<int:run_id>/report/", views.import_report, name="import_report"),
+    # the daily screens
+    path("overview/", dashboards.overview, name="overview"),
+    path("overview/institutions/", dashboards.institution_ranking, name="institution_ranking"),
+    path("overview/items/", dashboards.item_ranking, name="item_ranking"),
+    path("progress/", dashboards.progress_list, name="progress"),
+    path("institutions/<str:code>/", dashboards.institution, name="institution"),
+    path("institutions/<str:code>/items/<str:batch>/<str:item>/", dashboards.institution_item, name="institution_item"),
+    path("institutions/<str:code>/departments/<str:dept>/", dashboards.department, name="department"),
+    path("alerts/", dashboards.alerts, name="alerts"),
+    path("alerts/<int:pk>/resolve/", dashboards.alert_resolve, name="alert_resolve"),
+    # the lines behind a number
+    path("lines/purchases/", line_views.purchase_lines, name="purchase_lines"),
+    path("lines/dispensing/", line_views.dispensing_lines, name="dispensing_lines"),
+    path("lines/payables/", line_views.payable_lines, name="payable_lines"),
 ]

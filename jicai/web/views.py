@@ -23,6 +23,7 @@ from jicai.imports.export import CONTENT_TYPES, FORMATS, write_export
 from jicai.imports.mappings import MappingError, resolve_mapping
 from jicai.imports.models import ImportRun
 from jicai.imports.spec import DatasetSpec
+from jicai.web.context import screen_links
 from jicai.web.forms import UploadForm
 
 PAGE_SIZE = 50
@@ -65,7 +66,7 @@ def home(request: HttpRequest) -> HttpResponse:
         if scope.can(spec.resource, "read"):
             counts.append((spec, spec.export_queryset(scope).count()))
     recent = ImportRun.objects.all()[:5] if scope.can("import_run", "read") else []
-    return render(request, "web/home.html", {"counts": counts, "recent": recent})
+    return render(request, "web/home.html", {"counts": counts, "recent": recent, "screens": screen_links(scope)})
 
 
 @login_required

@@ -595,3 +595,65 @@ def test_admin_add_department_offers_only_institutions_in_scope(tenants: Tenants
     assert r.status_code == 200
     choices = r.context["adminform"].form.fields["institution"].queryset
     assert {i.pk for i in choices} == {tenants.hn_inst.pk}
+
+
+# --------------------------------------------------------------------------- daily screens (issue 5)
+
+SCREEN_URLS = (
+    "/overview/",
+    "/overview/institutions/",
+    "/overview/items/",
+    "/progress/",
+    "/alerts/",
+    "/institutions/H46010800001/",
+    "/institutions/H46010800001/items/HN-N7/A01/",
+    "/institutions/H46010800001/departments/NK01/",
+    "/lines/purchases/",
+    "/lines/dispensing/",
+    "/lines/payables/",
+)
+
+
+@pytest.mark.parametrize("url", SCREEN_URLS)
+def test_anonymous_is_sent_to_login_from_the_daily_screens(tenants: Tenants, client: Client, url: str) -> None:
+    r = client.get(url)
+    assert r.status_code == 302
+    assert r["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize(
+    ("user", "url", "status"),
+    [
+        # right tenant (no facts imported yet: the screens compute on the empty store and show nothing)
+        ("hn_admin", "/overview/", 200),
+        ("hn_admin", "/institutions/H46010800001/", 200),
+        ("hn_vbp", "/institutions/H46010800001/", 200),
+        ("hn_head", "/institutions/H46010800001/departments/NK01/", 200),
+        # wrong tenant: another province, city, hospital or department; or a role without the page
+        ("sx_admin", "/institutions/H46010800001/", 404),
+        ("sx_admin", "/institutions/H46010800001/items/HN-N7/A01/", 404),
+        ("sx_admin", "/institutions/H46010800001/departments/NK01/", 404),
+        ("sy_admin", "/institutions/H46010800001/", 404),
+        ("hn2_vbp", "/institutions/H46010800001/", 404),
+        ("hn_vbp", "/institutions/H46020000002/", 404),
+        ("hn_vbp", "/overview/", 404),
+        ("hn_head", "/overview/", 404),
+        ("hn_head", "/institutions/H46010800001/", 404),
+        ("hn_head", "/institutions/H46010800001/departments/SJ01/", 404),
+        ("hn_head2", "/institutions/H46010800001/departments/NK01/", 404),
+        ("hn_head", "/alerts/", 404),
+        ("hn_head", "/lines/purchases/", 404),
+        ("hn_vbp", "/lines/purchases/?institution=H46020000002", 404),
+        ("sx_admin", "/lines/payables/?institution=H46010800001", 404),
+        ("hn_head", "/lines/dispensing/?department=SJ01", 404),
+    ],
+)
+def test_daily_screens_answer_only_the_right_tenant(
+    tenants: Tenants, client: Client, user: str, url: str, status: int
+) -> None:
+    login(client, tenants, user)
+    r = client.get(url)
+    assert r.status_code == status, (user, url)
+    if user.startswith("sx_"):
+        for marker in ("海南省人民医院", "H46010800001"):
+            assert marker not in r.content.decode()
