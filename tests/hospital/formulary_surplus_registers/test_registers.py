@@ -271,15 +271,23 @@ def test_complaint_pages_and_export(ws: WS) -> None:
 
 
 @pytest.mark.parametrize(
-    ("user", "status"),
-    [(None, 302), ("hn_head", 404), ("hn2_vbp", 404), ("sx_vbp", 404), ("hn_finance", 200), ("hn_admin", 200)],
+    ("user", "review_status", "complaint_status"),
+    [
+        (None, 302, 302),
+        ("hn_head", 200, 404),  # a department head reads their own department's reviews, no complaints
+        ("hn_head2", 404, 404),  # another department's head does not
+        ("hn2_vbp", 404, 404),
+        ("sx_vbp", 404, 404),
+        ("hn_finance", 200, 200),
+        ("hn_admin", 200, 200),
+    ],
 )
-def test_detail_permissions(ws: WS, user: str | None, status: int) -> None:
+def test_detail_permissions(ws: WS, user: str | None, review_status: int, complaint_status: int) -> None:
     review = _review(ws)
     complaint = _complaint(ws)
     client = ws.client(user)
-    assert client.get(reverse("hospital:review_detail", args=[review.pk])).status_code == status
-    assert client.get(reverse("hospital:complaint_detail", args=[complaint.pk])).status_code == status
+    assert client.get(reverse("hospital:review_detail", args=[review.pk])).status_code == review_status
+    assert client.get(reverse("hospital:complaint_detail", args=[complaint.pk])).status_code == complaint_status
 
 
 def test_list_pages_query_count(ws: WS, django_assert_num_queries: Any) -> None:
@@ -341,7 +349,10 @@ def test_api(ws: WS) -> None:
     assert [r["id"] for r in listing["results"]] == [rid]
     assert ws.client("hn_vbp").post(f"/api/v1/hospital/registers/reviews/{rid}/start").status_code == 403
     assert ws.client("hn2_pharmacy").get(f"/api/v1/hospital/registers/reviews/{rid}").status_code == 404
-    assert ws.client("hn_head").get("/api/v1/hospital/registers/reviews").status_code == 404
+    # a department head lists only their department's reviews (this one is of NK01, theirs)
+    assert [r["id"] for r in ws.client("hn_head").get("/api/v1/hospital/registers/reviews").json()["results"]] == [rid]
+    assert ws.client("hn_head2").get("/api/v1/hospital/registers/reviews").json()["results"] == []
+    assert ws.client("hn_head").get("/api/v1/hospital/registers/complaints").status_code == 404
     assert ws.client(None).get("/api/v1/hospital/registers/reviews").status_code == 401
     assert ws.client("hn_vbp").get("/api/v1/hospital/registers/reviews-export").status_code == 200
 
