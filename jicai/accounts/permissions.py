@@ -42,6 +42,15 @@ class Resource(enum.StrEnum):
     SURPLUS = "surplus"
     REVIEW = "prescription_review"
     COMPLAINT = "complaint"
+    # supply assurance (R-I1–I4)
+    SUPPLY_INCIDENT = "supply_incident"
+    CREDIT = "credit"
+    SANCTION = "sanction"
+    SUPPLY_REPORT = "supply_report"
+    # quality and evaluation (R-J1, R-J2, R-K1)
+    ADVERSE_REACTION = "adverse_reaction"
+    QUALITY_PROBLEM = "quality_problem"
+    EVALUATION = "evaluation"
 
 
 class Verb(enum.StrEnum):
@@ -232,6 +241,111 @@ ROLE_PERMISSIONS: dict[RoleName, frozenset[str]] = {
         | _grant(Level.DEPARTMENT, (Resource.DEMAND,), (Verb.COMMENT,))
     ),
 }
+
+
+_SUPPLY_READ = (Verb.READ, Verb.EXPORT)
+_SUPPLY_ENTER = (Verb.READ, Verb.WRITE, Verb.IMPORT, Verb.EXPORT)
+# Supply registers (jicai/supply/permissions.py says why each role holds what): the bureau decides on
+# incidents (approve) and derives the credit file (manage); hospitals report their own incidents and
+# delivery problems; the others follow.
+SUPPLY_GRANTS: dict[RoleName, dict[Resource, tuple[Verb, ...]]] = {
+    RoleName.BUREAU_ADMIN: {
+        Resource.SUPPLY_INCIDENT: (*_SUPPLY_ENTER, Verb.APPROVE),
+        Resource.CREDIT: (*_SUPPLY_ENTER, Verb.MANAGE),
+        Resource.SANCTION: _SUPPLY_ENTER,
+        Resource.SUPPLY_REPORT: _SUPPLY_ENTER,
+    },
+    RoleName.BUREAU_ANALYST: {
+        Resource.SUPPLY_INCIDENT: _SUPPLY_READ,
+        Resource.CREDIT: (*_SUPPLY_ENTER, Verb.MANAGE),
+        Resource.SANCTION: _SUPPLY_READ,
+        Resource.SUPPLY_REPORT: _SUPPLY_ENTER,
+    },
+    RoleName.BUREAU_VIEWER: {
+        Resource.SUPPLY_INCIDENT: (Verb.READ,),
+        Resource.CREDIT: (Verb.READ,),
+        Resource.SANCTION: (Verb.READ,),
+        Resource.SUPPLY_REPORT: (Verb.READ,),
+    },
+    RoleName.VBP_OFFICE: {
+        Resource.SUPPLY_INCIDENT: _SUPPLY_ENTER,
+        Resource.CREDIT: (Verb.READ, Verb.WRITE, Verb.EXPORT),
+        Resource.SANCTION: _SUPPLY_READ,
+        Resource.SUPPLY_REPORT: _SUPPLY_READ,
+    },
+    RoleName.PHARMACY: {
+        Resource.SUPPLY_INCIDENT: _SUPPLY_ENTER,
+        Resource.CREDIT: (Verb.READ, Verb.WRITE, Verb.EXPORT),
+        Resource.SANCTION: _SUPPLY_READ,
+        Resource.SUPPLY_REPORT: _SUPPLY_READ,
+    },
+    RoleName.MEDICAL_AFFAIRS: {
+        Resource.SUPPLY_INCIDENT: (Verb.READ,),
+        Resource.CREDIT: (Verb.READ,),
+        Resource.SANCTION: (Verb.READ,),
+    },
+    RoleName.FINANCE: {Resource.SUPPLY_INCIDENT: (Verb.READ,), Resource.SANCTION: (Verb.READ,)},
+    RoleName.LEADERSHIP: {
+        Resource.SUPPLY_INCIDENT: _SUPPLY_READ,
+        Resource.CREDIT: _SUPPLY_READ,
+        Resource.SANCTION: _SUPPLY_READ,
+        Resource.SUPPLY_REPORT: (Verb.READ,),
+    },
+}
+
+
+def _merge(extra: dict[RoleName, dict[Resource, tuple[Verb, ...]]]) -> None:
+    for role, grants in extra.items():
+        level = ROLE_LEVEL[role]
+        added = {f"{level}:{resource}:{verb}" for resource, verbs in grants.items() for verb in verbs}
+        ROLE_PERMISSIONS[role] = ROLE_PERMISSIONS[role] | added
+
+
+_merge(SUPPLY_GRANTS)
+
+_QRE = (Verb.READ, Verb.EXPORT)
+_QRWIE = (Verb.READ, Verb.WRITE, Verb.IMPORT, Verb.EXPORT)
+# Quality registers (jicai/quality/permissions.py says why): the pharmacy runs ADR monitoring, quality
+# problems and clinical evaluation; clinicians report reactions; leadership approves suspensions of
+# use; the bureau follows signals and decides region-wide suspensions and evaluations.
+QUALITY_GRANTS: dict[RoleName, dict[Resource, tuple[Verb, ...]]] = {
+    RoleName.BUREAU_ADMIN: {
+        Resource.ADVERSE_REACTION: (*_QRE, Verb.APPROVE),
+        Resource.QUALITY_PROBLEM: _QRE,
+        Resource.EVALUATION: _QRWIE,
+    },
+    RoleName.BUREAU_ANALYST: {
+        Resource.ADVERSE_REACTION: _QRE,
+        Resource.QUALITY_PROBLEM: _QRE,
+        Resource.EVALUATION: _QRE,
+    },
+    RoleName.BUREAU_VIEWER: {
+        Resource.ADVERSE_REACTION: (Verb.READ,),
+        Resource.QUALITY_PROBLEM: (Verb.READ,),
+        Resource.EVALUATION: (Verb.READ,),
+    },
+    RoleName.PHARMACY: {
+        Resource.ADVERSE_REACTION: _QRWIE,
+        Resource.QUALITY_PROBLEM: _QRWIE,
+        Resource.EVALUATION: _QRWIE,
+    },
+    RoleName.MEDICAL_AFFAIRS: {
+        Resource.ADVERSE_REACTION: _QRWIE,
+        Resource.QUALITY_PROBLEM: (Verb.READ, Verb.WRITE, Verb.EXPORT),
+        Resource.EVALUATION: (Verb.READ, Verb.WRITE, Verb.EXPORT),
+    },
+    RoleName.LEADERSHIP: {
+        Resource.ADVERSE_REACTION: (*_QRE, Verb.APPROVE),
+        Resource.QUALITY_PROBLEM: _QRE,
+        Resource.EVALUATION: _QRE,
+    },
+    RoleName.DEPARTMENT_HEAD: {Resource.ADVERSE_REACTION: (Verb.READ, Verb.WRITE), Resource.EVALUATION: (Verb.READ,)},
+    **{
+        role: {Resource.ADVERSE_REACTION: _QRE, Resource.QUALITY_PROBLEM: _QRE, Resource.EVALUATION: _QRE}
+        for role in (RoleName.VBP_OFFICE, RoleName.FINANCE, RoleName.PERFORMANCE, RoleName.IT)
+    },
+}
+_merge(QUALITY_GRANTS)
 
 
 def vocabulary() -> frozenset[str]:

@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from jicai.core.tenancy import Level, Scope
+from jicai.hospital.feedback.queries import unread_count
+from jicai.hospital.views import available as workspace_flows
 
 
 def screen_links(scope: Scope) -> list[tuple[str, str, str]]:
@@ -52,10 +54,17 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav": []}
     items = [(_("Home"), reverse("web:home"))]
     items += [(label, url) for label, url, _what in screen_links(scope)]
+    if workspace_flows(request):
+        items.append((_("Hospital workspace"), reverse("hospital:index")))
+    if any(scope.can(r, "read") for r in ("supply_incident", "credit", "sanction", "supply_report")):
+        items.append((_("Supply"), reverse("supply:index")))
+    if any(scope.can(r, "read") for r in ("adverse_reaction", "quality_problem", "evaluation")):
+        items.append((_("Quality and evaluation"), reverse("quality:index")))
     items.append((_("Data"), reverse("web:data")))
     if scope.can("import_run", "read"):
         items.append((_("Import history"), reverse("web:imports")))
     user = getattr(request, "user", None)
     if user is not None and user.is_staff:
         items.append((_("Administration"), reverse("admin:index")))
-    return {"nav": items, "scope": scope}
+    unread = unread_count(scope) if scope.level is Level.DEPARTMENT else 0
+    return {"nav": items, "scope": scope, "unread_notifications": unread}

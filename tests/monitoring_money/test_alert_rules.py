@@ -72,7 +72,8 @@ def test_behind_schedule_message_and_key() -> None:
     assert at_risk.kind == "behind_schedule"
     assert at_risk.severity == "critical"
     assert behind.severity == "warning"
-    assert "海南省人民医院 批次 HN-N7 第1协议年 1 个品种落后于进度，其中 1 个严重落后，时间进度 50%" in at_risk.message_zh
+    head = "海南省人民医院 批次 HN-N7 第1协议年 1 个品种落后于进度，其中 1 个严重落后，时间进度 50%"
+    assert head in at_risk.message_zh
     assert "阿托伐他汀 完成率 25%（应达 45%）" in at_risk.message_zh
     assert "阿托伐他汀 25% (expected 45%)" in at_risk.message_en
     assert "完成率 42%（应达 45%）" in behind.message_zh

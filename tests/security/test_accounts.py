@@ -30,6 +30,16 @@ from tests.conftest import PASSWORD
 
 from .conftest import Tenants
 
+SUPPLY = (
+    Resource.SUPPLY_INCIDENT,
+    Resource.CREDIT,
+    Resource.SANCTION,
+    Resource.SUPPLY_REPORT,
+    Resource.ADVERSE_REACTION,
+    Resource.QUALITY_PROBLEM,
+    Resource.EVALUATION,
+)
+QUALITY_IMPORTS = {"adverse_reaction", "quality_problem", "evaluation"}
 BUREAU_ROLES = (RoleName.BUREAU_ADMIN, RoleName.BUREAU_ANALYST, RoleName.BUREAU_VIEWER)
 HOSPITAL_ROLES = (
     RoleName.VBP_OFFICE,
@@ -82,7 +92,7 @@ def test_read_only_roles_hold_no_write_import_or_manage_permission() -> None:
         return {
             p.rsplit(":", 1)[1]
             for p in ROLE_PERMISSIONS[role]
-            if (p.split(":")[1] in {r.value for r in WORKSPACE}) == workspace
+            if (p.split(":")[1] in {r.value for r in (*WORKSPACE, *SUPPLY)}) == workspace
         }
 
     assert verbs(RoleName.BUREAU_VIEWER) == {"read"}
@@ -95,15 +105,21 @@ def test_read_only_roles_hold_no_write_import_or_manage_permission() -> None:
         writes = {
             p.split(":")[1]
             for p in ROLE_PERMISSIONS[role]
-            if p.rsplit(":", 1)[1] in {"write", "import"} and p.split(":")[1] not in {r.value for r in WORKSPACE}
+            if p.rsplit(":", 1)[1] in {"write", "import"}
+            and p.split(":")[1] not in {r.value for r in (*WORKSPACE, *SUPPLY)}
         }
         assert writes == {resource}, role
     # in the workspace the bureau only reads, a department head reads and comments on demand,
     # and only leadership (and medical affairs for the formulary committee) approves
     for role in (RoleName.BUREAU_VIEWER, RoleName.BUREAU_ANALYST, RoleName.BUREAU_ADMIN):
-        assert verbs(role, workspace=True) == {"read"}, role
-    assert verbs(RoleName.DEPARTMENT_HEAD, workspace=True) == {"read", "comment"}
-    approvers = {r for r in RoleName if any(p.endswith(":approve") for p in ROLE_PERMISSIONS[r])}
+        assert {p.rsplit(":", 1)[1] for p in ROLE_PERMISSIONS[role] if p.split(":")[1] in WORKSPACE} == {"read"}
+    # in the supply registers only the bureau approves incidents and derives the credit file
+    deciders = {r for r in RoleName if any(p.endswith(":supply_incident:approve") for p in ROLE_PERMISSIONS[r])}
+    assert deciders == {RoleName.BUREAU_ADMIN}
+    assert verbs(RoleName.DEPARTMENT_HEAD, workspace=True) == {"read", "comment", "write"}  # write: ADR reports
+    approvers = {
+        r for r in RoleName if any(p.endswith(":approve") and p.split(":")[1] in WORKSPACE for p in ROLE_PERMISSIONS[r])
+    }
     assert approvers == {RoleName.LEADERSHIP, RoleName.MEDICAL_AFFAIRS}
     assert {p for p in ROLE_PERMISSIONS[RoleName.MEDICAL_AFFAIRS] if p.endswith(":approve")} == {
         "institution:formulary:approve"
@@ -119,7 +135,7 @@ def test_hospital_roles_may_not_import_master_or_programme_data_except_departmen
     # a hospital loads its own departments and its own activity lines, never shared or bureau data
     for role in HOSPITAL_ROLES:
         imports = {p.split(":")[1] for p in ROLE_PERMISSIONS[role] if p.endswith(":import")}
-        assert imports <= {"department", "purchase", "payment", "dispensing"}, role
+        assert imports <= {"department", "purchase", "payment", "dispensing", "supply_incident", *QUALITY_IMPORTS}, role
 
 
 def test_user_scopes_carry_the_territory(tenants: Tenants) -> None:

@@ -343,8 +343,9 @@ def test_menus_show_what_the_role_may_use(site: Any, user: str, present: set[str
         # + the institution, published department targets (for the cache key, then in the report),
         # fingerprint, reference, department names
         ("hn_vbp", ITEM_URL.format(HK, "HN-N7"), 3 + 1 + 2 + 2 + 3 + 4 + 1),
-        # + the department (404 check), published department targets, fingerprint, reference
-        ("hn_head", DEPARTMENT.format(HK, "NK01"), 4 + 1 + 2 + 2 + 3 + 4),
+        # + the unread-messages badge, the department (404 check), published department targets,
+        # fingerprint, reference
+        ("hn_head", DEPARTMENT.format(HK, "NK01"), 4 + 1 + 1 + 2 + 2 + 3 + 4),
         ("hn_admin", "/alerts/", 2 + 2),  # + count and page
         # + the item's selected and non-selected products
         ("hn_vbp", "/lines/purchases/?institution=" + HK + "&batch=HN-N7&item=A01", 3 + 2 + 2),

@@ -294,7 +294,7 @@ def do_update_scheme(
     return obj
 
 
-def do_compute_scores(
+def do_compute_scores(  # noqa: PLR0915 - one audited transaction: checks, scoring and writes together
     acting: Scope, scheme_id: int, *, period: str, batch: str | None = None
 ) -> tuple[list[AppraisalScore], list[str]]:
     """Score every department of the institution for ``period`` under the scheme (R-H5).

@@ -275,8 +275,8 @@ def test_pages(ws: WS, target_facts: None, django_assert_num_queries: Any) -> No
     assert 'data-department="SJ01"' not in page
     assert "<input" not in page.split('data-testid="matrix"')[1]
     head.get(reverse("hospital:target_mine"))
-    # session, user, institution + department (the scope), the published lines
-    with django_assert_num_queries(5):
+    # session, user, institution + department (the scope), the unread-messages badge, the published lines
+    with django_assert_num_queries(6):
         mine = head.get(reverse("hospital:target_mine"))
     assert "7247" in mine.content.decode()  # 7,500 − 253 moved to SJ01
     assert vbp.get(reverse("hospital:target_mine")).status_code == 404

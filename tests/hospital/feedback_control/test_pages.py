@@ -166,7 +166,7 @@ def test_sheets_list_query_count(hospital: Any, client: Client, django_assert_nu
     feedback.do_publish_sheet(hospital.scope("hn_vbp"), as_of=AS_OF)
     feedback.do_publish_sheet(hospital.scope("hn_vbp"), as_of=D(2023, 3, 31))
     c = as_user(client, hospital, "hn_head")
-    with django_assert_num_queries(6):  # a head's scope also reads its department
+    with django_assert_num_queries(7):  # a head's scope also reads its department, and the unread badge
         assert c.get(reverse("hospital:feedback_sheets")).status_code == 200
 
 
@@ -186,7 +186,7 @@ def test_appraisal_pages(hospital: Any, client: Client, django_assert_num_querie
     head = as_user(Client(), hospital, "hn_head")
     assert "70.55" not in head.get(reverse("hospital:appraisal_scores")).content.decode()
     assert c.post(page, {"step": "publish", "period": "2023-04"}).status_code == 302
-    with django_assert_num_queries(5):  # session, user, its institution and department, the scores
+    with django_assert_num_queries(6):  # session, user, its institution and department, unread badge, scores
         html = head.get(reverse("hospital:appraisal_scores")).content.decode()
     assert "70.55" in html
     assert "98.77" not in html  # SJ01's score is not the head's
