@@ -48,3 +48,16 @@ def test_status_badges_are_coloured_and_labelled() -> None:
     assert 'class="progress status-behind"' in bar
     assert "width:15.0%" in bar
     assert "left:49.6%" in bar
+
+
+def test_trigger_label_in_chinese_and_the_code_in_english() -> None:
+    from django.utils import translation
+
+    from jicai.web.templatetags.jicai_ui import trigger_label
+
+    with translation.override("zh-hans"):
+        assert trigger_label("start") == "协议期开始"
+        assert trigger_label("clearing") == "协议期结束清算"
+        assert trigger_label("") == ""
+    with translation.override("en"):
+        assert trigger_label("start") == "start"

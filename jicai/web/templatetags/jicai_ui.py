@@ -9,7 +9,10 @@ from django import template
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from jicai.monitoring.alerts_rules import trigger_zh
 
 register = template.Library()
 
@@ -129,3 +132,16 @@ def sort_th(context: dict[str, Any], key: str, label: str, css: str = "") -> Saf
     return format_html(
         '<th class="{}"><a href="?{}" data-sort="{}">{}{}</a></th>', css, params.urlencode(), key, label, arrow
     )
+
+
+@register.filter
+def trigger_label(trigger: str | None) -> str:
+    """A prepayment trigger in words for Chinese pages (``start`` → 协议期开始); the code otherwise."""
+    if not trigger:
+        return ""
+    if not (get_language() or "").startswith("zh"):
+        return str(trigger)
+    try:
+        return trigger_zh(str(trigger))
+    except ValueError:
+        return str(trigger)
