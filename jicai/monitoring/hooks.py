@@ -1,9 +1,10 @@
 """Where apps above the engine plug their records into it, without the engine importing them.
 
-The supply app registers its open supply interruptions (R-I2: non-selected purchases exempt from the
-cap, completion shown without the affected days); the hospital workspace registers published
-department targets (R-H3). Each source is called with the as-of date and returns an Arrow table or
-None; the tables of all sources are concatenated. Registration happens in the apps' ``ready()``.
+The supply app registers its open supply interruptions here (R-I2: non-selected purchases exempt from
+the cap, completion shown without the affected days). Each source is called with the as-of date and
+returns an Arrow table or None; the tables of all sources are concatenated. Registration happens in
+the apps' ``ready()``. (Published department targets, R-H3, depend on the report's request and scope:
+the hospital app registers them in ``reports.TARGET_SOURCES``.)
 """
 
 from __future__ import annotations

@@ -215,26 +215,28 @@ def _is_user(profile: Profile) -> bool:
         return True
 
 
-def payment_rules_for(profiles: ProfileLibrary, region_codes: Iterable[str], as_of: dt.date) -> dict[str, PaymentRule]:
-    """The supplier payment rule of each region code on ``as_of`` (R-E1), keyed by the code itself.
+def profile_for_region(profiles: ProfileLibrary, region_code: str) -> str:
+    """The profile governing ``region_code``: the most specific province or city profile whose
+    ``region_code`` covers it (a city beats its province; on a tie a user's profile beats a shipped
+    one, then the name decides), else "national"."""
+    best: tuple[int, bool, str] | None = None
+    for profile in profiles.profiles().values():
+        length = _covers(profile, region_code)
+        if length < 0:
+            continue
+        rank = (length, _is_user(profile), profile.name)
+        if best is None or rank[:2] > best[:2] or (rank[:2] == best[:2] and rank[2] < best[2]):
+            best = rank
+    return best[2] if best else "national"
 
-    A region takes the most specific province or city profile whose ``region_code`` covers it (a
-    city beats its province; on a tie a user's profile beats a shipped one, then the name decides),
-    else "national"; the rule is that profile's resolved ``supplier_payment.rule``.
-    """
-    candidates = list(profiles.profiles().values())
+
+def payment_rules_for(profiles: ProfileLibrary, region_codes: Iterable[str], as_of: dt.date) -> dict[str, PaymentRule]:
+    """The supplier payment rule of each region code on ``as_of`` (R-E1), keyed by the code itself:
+    the resolved ``supplier_payment.rule`` of the region's profile (``profile_for_region``)."""
     resolved: dict[str, PaymentRule] = {}
     out: dict[str, PaymentRule] = {}
     for code in sorted({c for c in region_codes if c}):
-        best: tuple[int, bool, str] | None = None
-        for profile in candidates:
-            length = _covers(profile, code)
-            if length < 0:
-                continue
-            rank = (length, _is_user(profile), profile.name)
-            if best is None or rank[:2] > best[:2] or (rank[:2] == best[:2] and rank[2] < best[2]):
-                best = rank
-        name = best[2] if best else "national"
+        name = profile_for_region(profiles, code)
         if name not in resolved:
             resolved[name] = params.payment_rule(profiles.resolve(name, as_of))
         out[code] = resolved[name]

@@ -15,13 +15,13 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import FileResponse, HttpRequest
 from ninja import Router, Schema
-from ninja.errors import HttpError
 from ninja.responses import Status
 
 from jicai.core.tenancy import Scope, ScopeError
 from jicai.hospital.common import WorkflowError
 from jicai.hospital.demand import actions, export, queries
 from jicai.hospital.models import DemandLine, DemandPlan
+from jicai.hospital.shell import api_scope
 
 router = Router(tags=["hospital"])
 
@@ -107,14 +107,7 @@ class DemandNoteIn(Schema):
 
 
 def _scope(request: HttpRequest) -> Scope:
-    user = request.auth  # type: ignore[attr-defined]
-    try:
-        scope: Scope = user.scope()
-    except Exception as exc:
-        raise HttpError(403, "account has no valid territory") from exc
-    if not scope.can("demand", "read"):
-        raise HttpError(404, "no demand reports for this account")
-    return scope
+    return api_scope(request, "demand")
 
 
 def _error(exc: WorkflowError) -> Any:

@@ -19,6 +19,7 @@ from jicai.hospital.common import WorkflowError
 from jicai.hospital.demand import actions, export, queries
 from jicai.hospital.demand.forms import AdjustForm, CommentForm, PlanCreateForm, ShortageForm, StepForm
 from jicai.hospital.models import DemandPlan, DemandStatus
+from jicai.hospital.shell import scope_of
 from jicai.programme.models import Batch
 
 STEPS = {
@@ -28,10 +29,7 @@ STEPS = {
 
 
 def _scope(request: HttpRequest) -> Scope:
-    scope = getattr(request, "scope", None)
-    if scope is None or not scope.can("demand", "read"):
-        raise Http404("no demand reports for this account")
-    return scope  # type: ignore[no-any-return]
+    return scope_of(request, "demand")
 
 
 def _batch_choices(scope: Scope) -> list[tuple[str, str]]:

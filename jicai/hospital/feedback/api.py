@@ -22,6 +22,7 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 
 from jicai.core.tenancy import Scope, ScopeError
+from jicai.hospital import shell
 from jicai.hospital.common import WorkflowError
 from jicai.hospital.feedback import actions, queries
 from jicai.hospital.feedback.display import plain
@@ -43,14 +44,7 @@ ERRORS: dict[int, Any] = {400: ErrorOut, 404: ErrorOut}
 
 def api_scope(request: HttpRequest, resource: str = "feedback") -> Scope:
     """The caller's scope; 404 when the caller may not read the workflow at all."""
-    user = request.auth  # type: ignore[attr-defined]
-    try:
-        scope: Scope = user.scope()
-    except Exception as exc:
-        raise HttpError(403, "account has no valid territory") from exc
-    if not (scope.is_system or scope.can(resource, "read")):
-        raise HttpError(404, f"no {resource} workspace for this role")
-    return scope
+    return shell.api_scope(request, resource)
 
 
 def not_found(what: str) -> Status[Any]:

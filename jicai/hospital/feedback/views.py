@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from jicai.core.tenancy import Level, Scope, use_scope
+from jicai.hospital import shell
 from jicai.hospital.common import WorkflowError
 from jicai.hospital.feedback import actions, queries
 from jicai.hospital.feedback.display import COMPONENT_NAMES, pct_text
@@ -42,10 +43,7 @@ CSS = "hospital/feedback-control.css"
 
 def scope_of(request: HttpRequest, resource: str = RESOURCE) -> Scope:
     """The request's scope; 404 when the user may not read the workflow at all."""
-    scope: Scope | None = getattr(request, "scope", None)
-    if scope is None or not (scope.is_system or scope.can(resource, "read")):
-        raise Http404("no such page for this role")
-    return scope
+    return shell.scope_of(request, resource)
 
 
 def picks_institution(scope: Scope) -> bool:

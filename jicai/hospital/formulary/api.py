@@ -15,8 +15,8 @@ from jicai.core.tenancy import use_scope
 from jicai.hospital.common import WorkflowError
 from jicai.hospital.formulary import actions, queries
 from jicai.hospital.formulary.export import review_workbook
-from jicai.hospital.formulary.shell import ErrorOut, api_scope, not_found, workflow_error, xlsx_response
 from jicai.hospital.models import FormularyEntry, FormularyReview
+from jicai.hospital.shell import ErrorOut, api_scope, not_found, workflow_error, xlsx_response
 
 router = Router(tags=["hospital"])
 RESOURCE = "formulary"

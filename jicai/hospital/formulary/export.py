@@ -9,8 +9,8 @@ from typing import Any
 from django.utils import timezone
 
 from jicai.hospital.formulary.queries import ACTION_ZH, KIND_ZH, PRICE_SOURCE_ZH, REASON_ZH, TRIGGER_ZH
-from jicai.hospital.formulary.shell import Sheet, workbook_bytes
 from jicai.hospital.models import FormularyEntry, FormularyReview
+from jicai.hospital.shell import Sheet, workbook_bytes
 
 HEADERS = (
     "品种编码",

@@ -18,8 +18,8 @@ from jicai.hospital.common import WorkflowError
 from jicai.hospital.formulary import actions, queries
 from jicai.hospital.formulary.export import review_workbook
 from jicai.hospital.formulary.forms import AddProductForm, ReviewForm
-from jicai.hospital.formulary.shell import error_text, scope_of, xlsx_response
 from jicai.hospital.models import FormularyReview
+from jicai.hospital.shell import error_text, scope_of, xlsx_response
 from jicai.programme.models import Batch
 
 PAGE_SIZE = 50

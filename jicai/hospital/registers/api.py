@@ -13,9 +13,9 @@ from ninja.responses import Status
 
 from jicai.core.tenancy import use_scope
 from jicai.hospital.common import WorkflowError
-from jicai.hospital.formulary.shell import ErrorOut, api_scope, not_found, workflow_error, xlsx_response
 from jicai.hospital.models import Complaint, PrescriptionReview
 from jicai.hospital.registers import actions, queries
+from jicai.hospital.shell import ErrorOut, api_scope, not_found, workflow_error, xlsx_response
 
 router = Router(tags=["hospital"])
 REVIEW = "prescription_review"

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from jicai.accounts.models import User
-from jicai.hospital.formulary.shell import Sheet, workbook_bytes
 from jicai.hospital.models import CaseStatus, Complaint, PrescriptionReview
+from jicai.hospital.shell import Sheet, workbook_bytes
 from jicai.organizations.models import Department
 
 # Irrational-use categories of prescription review (医院处方点评管理规范（试行） 不适宜处方 / 超常处方,

@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from jicai.hospital.common import WorkflowError
-from jicai.hospital.formulary.shell import error_text, scope_of, xlsx_response
 from jicai.hospital.models import CaseStatus, Complaint, PrescriptionReview
 from jicai.hospital.registers import actions, queries
 from jicai.hospital.registers.forms import CloseForm, ComplaintForm, ReviewForm
+from jicai.hospital.shell import error_text, scope_of, xlsx_response
 
 PAGE_SIZE = 50
 REVIEW = "prescription_review"

@@ -14,8 +14,8 @@ from ninja.responses import Status
 
 from jicai.core.tenancy import use_scope
 from jicai.hospital.common import WorkflowError, acting_institution
-from jicai.hospital.formulary.shell import ErrorOut, api_scope, not_found, workflow_error, xlsx_response
 from jicai.hospital.models import SurplusDistribution
+from jicai.hospital.shell import ErrorOut, api_scope, not_found, workflow_error, xlsx_response
 from jicai.hospital.surplus import actions, queries
 from jicai.hospital.surplus.export import distribution_workbook
 

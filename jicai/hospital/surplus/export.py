@@ -9,8 +9,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from jicai.hospital.formulary.shell import Sheet, workbook_bytes
 from jicai.hospital.models import SurplusDistribution, SurplusShare
+from jicai.hospital.shell import Sheet, workbook_bytes
 from jicai.hospital.surplus.queries import BASIS_ZH, POOL_ZH, POOLS, pool_totals
 
 STATUS_ZH = {"draft": "草稿", "approved": "已审批"}

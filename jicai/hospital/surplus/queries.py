@@ -26,15 +26,15 @@ import pyarrow as pa
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from jicai.core.tenancy import Level, Scope, region_prefix, use_scope
+from jicai.core.tenancy import Level, Scope, use_scope
 from jicai.facts.query import FactQuery
 from jicai.hospital.common import WorkflowError
 from jicai.hospital.models import SurplusDistribution, SurplusShare
+from jicai.monitoring.payables import profile_for_region
 from jicai.organizations.models import Institution
 from jicai.policy import params
 from jicai.policy.money import ZERO
-from jicai.policy.profile import SHIPPED_DIR, Profile, ProfileError, ProfileLibrary
-from jicai.policy.profile import Level as ProfileLevel
+from jicai.policy.profile import ProfileError, ProfileLibrary
 from jicai.policy.surplus import XJ_INTERNAL_SPLIT, InternalSplitParams, distribute_retained, equal_weights
 from jicai.programme.models import SelectedProduct
 
@@ -56,36 +56,6 @@ def profiles_library(home: Path | None = None) -> ProfileLibrary:
 
 # --------------------------------------------------------------------------------------------------
 # The split in force
-
-
-def _covers(profile: Profile, code: str) -> int:
-    if profile.level not in (ProfileLevel.PROVINCE, ProfileLevel.CITY) or not profile.region_code:
-        return -1
-    try:
-        prefix = region_prefix(profile.region_code)
-    except ValueError:
-        return -1
-    return len(prefix) if code.startswith(prefix) else -1
-
-
-def _is_user(profile: Profile) -> bool:
-    try:
-        return not Path(profile.path).resolve().is_relative_to(SHIPPED_DIR.resolve())
-    except (OSError, ValueError):
-        return True
-
-
-def profile_for_region(profiles: ProfileLibrary, region_code: str) -> str:
-    """The profile that governs an institution in ``region_code`` (see the module docstring)."""
-    best: tuple[int, bool, str] | None = None
-    for profile in profiles.profiles().values():
-        length = _covers(profile, region_code)
-        if length < 0:
-            continue
-        rank = (length, _is_user(profile), profile.name)
-        if best is None or rank[:2] > best[:2] or (rank[:2] == best[:2] and rank[2] < best[2]):
-            best = rank
-    return best[2] if best else "national"
 
 
 @dataclass(frozen=True)

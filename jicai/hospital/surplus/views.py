@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from jicai.hospital.common import WorkflowError
-from jicai.hospital.formulary.shell import error_text, scope_of, xlsx_response
 from jicai.hospital.models import SurplusDistribution, SurplusStatus
+from jicai.hospital.shell import error_text, scope_of, xlsx_response
 from jicai.hospital.surplus import actions, queries
 from jicai.hospital.surplus.export import distribution_workbook
 from jicai.hospital.surplus.forms import DistributionForm

@@ -20,6 +20,7 @@ from ninja.responses import Status
 from jicai.core.tenancy import Level, Scope
 from jicai.hospital.common import WorkflowError
 from jicai.hospital.models import TargetPlan
+from jicai.hospital.shell import api_scope
 from jicai.hospital.targets import actions, queries
 
 router = Router(tags=["hospital"])
@@ -99,14 +100,7 @@ NOT_FOUND = {
 
 
 def _scope(request: HttpRequest) -> Scope:
-    user = request.auth  # type: ignore[attr-defined]
-    try:
-        scope: Scope = user.scope()
-    except Exception as exc:
-        raise HttpError(403, "account has no valid territory") from exc
-    if not scope.can("target", "read"):
-        raise HttpError(404, "no department targets for this account")
-    return scope
+    return api_scope(request, "target")
 
 
 def _error(exc: WorkflowError) -> Any:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from jicai.core.tenancy import Level, Scope, use_scope
 from jicai.hospital.common import WorkflowError
 from jicai.hospital.models import TargetPlan, TargetStatus
+from jicai.hospital.shell import scope_of
 from jicai.hospital.targets import actions, queries
 from jicai.hospital.targets.forms import GenerateForm, ReasonForm
 from jicai.programme.models import Batch
@@ -28,10 +29,7 @@ SEP = "|"
 
 
 def _scope(request: HttpRequest) -> Scope:
-    scope = getattr(request, "scope", None)
-    if scope is None or not scope.can("target", "read"):
-        raise Http404("no department targets for this account")
-    return scope  # type: ignore[no-any-return]
+    return scope_of(request, "target")
 
 
 def _batches(scope: Scope) -> list[Batch]:
