@@ -118,6 +118,11 @@ def _dec(value: Any) -> Decimal | None:
     return Decimal(value)
 
 
+_PCT_SQL = (
+    "CASE WHEN {0} IS NULL THEN '—' ELSE regexp_replace(CAST(round(CAST({0} AS DECIMAL(18, 4)) * 100, 1) "
+    "AS VARCHAR), '\\.0$', '') || '%' END"
+)
+"""``_pct`` in DuckDB SQL (``_PCT_SQL.format(column)``): the same text for the same DECIMAL(18,4) value."""
 _TENTH = Decimal("0.1")
 _Q4 = Decimal("0.0001")
 _HUNDRED = Decimal(100)
@@ -240,62 +245,87 @@ def behind_schedule(
     optional = {c: f"any_value({c})" if c in names else "NULL" for c in ("region_code", "institution_name", "profile")}
     item_name = "generic_name" if "generic_name" in names else "NULL"
     profile = "p.profile" if "profile" in names else "NULL"
+    item_labels = pa.table(
+        {
+            "batch_code": pa.array([b for b, _ in labels.items], pa.string()),
+            "item_code": pa.array([i for _, i in labels.items], pa.string()),
+            "name": pa.array([str(n) for n in labels.items.values()], pa.string()),
+        }
+    )
+    # Percentages and the stored JSON are formatted here, set-based: a province's month has ten
+    # thousand groups to render, and per-value Python formatting would cost more than the query.
     sql = f"""
         WITH late AS (
-            SELECT p.*, {item_name} AS _item_name,
+            SELECT p.*, coalesce({item_name}, li.name, p.item_code) AS _item_name,
                    CAST(coalesce(r.ratio, $default) * coalesce(p.elapsed, 0) AS DECIMAL(18, 4)) AS _expected,
                    greatest(coalesce(p.agreed_qty, 0) - coalesce(p.counted_qty, 0), 0) AS _remaining
             FROM progress p LEFT JOIN ratios r ON r.profile = {profile}
+            LEFT JOIN item_labels li ON li.batch_code = p.batch_code AND li.item_code = p.item_code
             WHERE p.status IN ('behind', 'at_risk')
+        ),
+        g AS (
+            SELECT institution_code, batch_code, year,
+                   {optional["region_code"]} AS region_code, {optional["institution_name"]} AS institution_name,
+                   {optional["profile"]} AS profile,
+                   min(period_start) AS period_start, max(period_end) AS period_end,
+                   coalesce(max(elapsed), 0) AS elapsed,
+                   count(*) AS behind, count(*) FILTER (status = 'at_risk') AS at_risk,
+                   list(_item_name || ' 完成率 ' || {_PCT_SQL.format("completion")} || '（应达 '
+                        || {_PCT_SQL.format("_expected")} || '）'
+                        ORDER BY completion - _expected, item_code)[1:{_LISTED}] AS worst_zh,
+                   list(_item_name || ' ' || {_PCT_SQL.format("completion")} || ' (expected '
+                        || {_PCT_SQL.format("_expected")} || ')'
+                        ORDER BY completion - _expected, item_code)[1:{_LISTED}] AS worst_en,
+                   list({{
+                       'item_code': item_code, 'status': status,
+                       'agreed_qty': CAST(CAST(agreed_qty AS DECIMAL(18, 4)) AS VARCHAR),
+                       'counted_qty': CAST(CAST(counted_qty AS DECIMAL(18, 4)) AS VARCHAR),
+                       'remaining_qty': CAST(CAST(_remaining AS DECIMAL(18, 4)) AS VARCHAR),
+                       'completion': CAST(CAST(completion AS DECIMAL(18, 4)) AS VARCHAR),
+                       'expected_completion': CAST(CAST(_expected AS DECIMAL(18, 4)) AS VARCHAR),
+                       'projected_completion': CAST(CAST(projected_completion AS DECIMAL(18, 4)) AS VARCHAR)
+                   }} ORDER BY item_code) AS items
+            FROM late GROUP BY institution_code, batch_code, year
         )
-        SELECT institution_code, batch_code, year,
-               {optional["region_code"]} AS region_code, {optional["institution_name"]} AS institution_name,
-               {optional["profile"]} AS profile,
-               min(period_start) AS period_start, max(period_end) AS period_end, max(elapsed) AS elapsed,
-               count(*) AS behind, count(*) FILTER (status = 'at_risk') AS at_risk,
-               list({{'item_code': item_code, 'name': _item_name, 'completion': completion,
-                      'expected': _expected}} ORDER BY completion - _expected, item_code)[1:{_LISTED}] AS worst,
-               to_json(list({{
-                   'item_code': item_code, 'status': status,
-                   'agreed_qty': CAST(CAST(agreed_qty AS DECIMAL(18, 4)) AS VARCHAR),
-                   'counted_qty': CAST(CAST(counted_qty AS DECIMAL(18, 4)) AS VARCHAR),
-                   'remaining_qty': CAST(CAST(_remaining AS DECIMAL(18, 4)) AS VARCHAR),
-                   'completion': CAST(CAST(completion AS DECIMAL(18, 4)) AS VARCHAR),
-                   'expected_completion': CAST(CAST(_expected AS DECIMAL(18, 4)) AS VARCHAR),
-                   'projected_completion': CAST(CAST(projected_completion AS DECIMAL(18, 4)) AS VARCHAR)
-               }} ORDER BY item_code)) AS items_json
-        FROM late GROUP BY institution_code, batch_code, year
+        SELECT institution_code, batch_code, year, region_code, institution_name, profile,
+               period_start, period_end, elapsed, behind, at_risk,
+               {_PCT_SQL.format("elapsed")} AS elapsed_pct,
+               array_to_string(worst_zh, '；') AS worst_zh, array_to_string(worst_en, '; ') AS worst_en,
+               len(worst_zh) AS listed,
+               CAST(to_json({{
+                   'at_risk': at_risk, 'behind': behind, 'elapsed': CAST(elapsed AS VARCHAR),
+                   'period_end': CAST(period_end AS VARCHAR), 'period_start': CAST(period_start AS VARCHAR),
+                   'profile': profile, 'year': year, 'items': items
+               }}) AS VARCHAR) AS data_json
+        FROM g
         ORDER BY institution_code, batch_code, year
     """
     con = duckdb.connect(config={"threads": 2})
     try:
         con.register("progress", progress)
         con.register("ratios", ratios)
+        con.register("item_labels", item_labels)
         groups = con.sql(sql, params={"default": default}).to_arrow_table().to_pylist()
     finally:
         con.close()
+    as_zh, as_en = _as_of_zh(as_of), _as_of_en(as_of)
     out = []
     for g in groups:
         inst, batch, year = _institution(g, labels), g["batch_code"], g["year"]
-        count, at_risk = g["behind"], g["at_risk"]
-        elapsed = _dec(g["elapsed"]) or Decimal(0)
-        named = [(str(w["name"] or labels.items.get((batch, w["item_code"])) or w["item_code"]), w) for w in g["worst"]]
-        zh_items = "；".join(f"{n} 完成率 {_pct(w['completion'])}（应达 {_pct(w['expected'])}）" for n, w in named)
-        en_items = "; ".join(f"{n} {_pct(w['completion'])} (expected {_pct(w['expected'])})" for n, w in named)
-        more_zh = f"等 {count} 个品种" if count > len(named) else ""
-        more_en = f" and {count - len(named)} more" if count > len(named) else ""
+        count, at_risk, listed, elapsed = g["behind"], g["at_risk"], g["listed"], g["elapsed_pct"]
+        more_zh = f"等 {count} 个品种" if count > listed else ""
+        more_en = f" and {count - listed} more" if count > listed else ""
         zh_risk = f"，其中 {at_risk} 个严重落后" if at_risk else ""
         en_risk = f", {at_risk} of them well behind (at risk)" if at_risk else ""
         data = {
             "year": year,
             "period_start": g["period_start"],
             "period_end": g["period_end"],
-            "elapsed": elapsed,
+            "elapsed": g["elapsed"],
             "behind": count,
             "at_risk": at_risk,
             "profile": g["profile"],
         }
-        head = json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_value)
         out.append(
             AlertCandidate(
                 kind=BEHIND,
@@ -306,16 +336,16 @@ def behind_schedule(
                 item_code=None,
                 severity=CRITICAL if at_risk else WARNING,
                 message_zh=(
-                    f"{inst} 批次 {batch} 第{year}协议年 {count} 个品种落后于进度{zh_risk}，时间进度 {_pct(elapsed)}："
-                    f"{zh_items}{more_zh}。请核查采购计划，优先采购中选产品。{_as_of_zh(as_of)}"
+                    f"{inst} 批次 {batch} 第{year}协议年 {count} 个品种落后于进度{zh_risk}，时间进度 {elapsed}："
+                    f"{g['worst_zh']}{more_zh}。请核查采购计划，优先采购中选产品。{as_zh}"
                 ),
                 message_en=(
                     f"{inst} batch {batch} agreement year {year}: {count} items behind schedule{en_risk}, time "
-                    f"elapsed {_pct(elapsed)}: {en_items}{more_en}. Review the purchasing plan and buy the selected "
-                    f"products first.{_as_of_en(as_of)}"
+                    f"elapsed {elapsed}: {g['worst_en']}{more_en}. Review the purchasing plan and buy the selected "
+                    f"products first.{as_en}"
                 ),
                 data=data,
-                data_json=f'{head[:-1]}, "items": {g["items_json"]}}}',
+                data_json=g["data_json"],
             )
         )
     return out

@@ -451,10 +451,15 @@ def agreements_snapshot(current: pa.Table) -> pa.Table:
         con.close()
 
 
-def _changed_agreements(home: Path, state: dict[str, Any] | None, snapshot: pa.Table) -> pa.Table | None:
-    """Agreements added, changed or removed since the stored snapshot (the keys of both versions)."""
+def _changed_agreements(
+    home: Path, state: dict[str, Any] | None, snapshot: pa.Table, digest: str
+) -> pa.Table | None:
+    """Agreements added, changed or removed since the stored snapshot (the keys of both versions);
+    ``digest`` fingerprints ``snapshot``, so the usual run, with the same agreements, reads nothing."""
     if state is None:
         return None
+    if state["fingerprints"].get("agreements") == digest:
+        return snapshot.slice(0, 0).select(list(_SNAPSHOT_COLUMNS))  # the usual month: none changed
     previous = pq.read_table(_state_dir(home) / state["agreements"])
     con = duckdb.connect()
     try:
@@ -505,7 +510,8 @@ def _inputs(home: Path, as_of: dt.date, profiles: ProfileLibrary, reference: Ref
     }
     state = _load_state(home)
     snapshot = agreements_snapshot(reference.agreements)
-    changed = _changed_agreements(home, state, snapshot)
+    fingerprints["agreements"] = _table_digest(snapshot.select(["agreement_id", "row_hash"]))
+    changed = _changed_agreements(home, state, snapshot, fingerprints["agreements"])
     return _Inputs(
         reference=reference,
         thresholds=thresholds,
@@ -555,9 +561,12 @@ def run_cycle(
     say(f"rollup: {shown} ({rebuilt} rows)")
 
     out = _compute(home, as_of, inp, profiles, timings)
-    files = {"agreements": f"agreements-{run.pk}.parquet"}
     _write_parquet(out.overdue, results_dir(home) / "overdue.parquet")
-    _write_parquet(inp.snapshot, _state_dir(home) / files["agreements"])
+    if inp.changed_agreements is not None and inp.changed_agreements.num_rows == 0 and inp.state is not None:
+        files = {"agreements": inp.state["agreements"]}  # the same agreements: keep their snapshot
+    else:
+        files = {"agreements": f"agreements-{run.pk}.parquet"}
+        _write_parquet(inp.snapshot, _state_dir(home) / files["agreements"])
 
     tick = time.perf_counter()
     alert_counts = _alerts(home, inp, as_of, out)

@@ -37,6 +37,7 @@ All work is DuckDB SQL on ``q``'s connection; new and old Delta files are read t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -58,7 +59,7 @@ from jicai.facts.store import table_path
 from jicai.monitoring.payables import OVERDUE_COLUMNS, OVERDUE_SCHEMA, RULES_RELATION, _rule_rows
 from jicai.policy.payment_terms import PaymentRule
 
-STATE_FORMAT = 5
+STATE_FORMAT = 6  # 6: fact file paths relative to the table root
 CURRENT = "CURRENT"
 DATA = "data"
 _TABLES = (PURCHASES, PAYMENTS)
@@ -419,6 +420,18 @@ def _snapshot(q: FactQuery, table: FactTable) -> tuple[int | None, list[str]]:
     return version, list(DeltaTable(str(table_path(q.home, table)), version=version).file_uris())
 
 
+def _relative(q: FactQuery, table: FactTable, files: Sequence[str]) -> list[str]:
+    """File URIs relative to the table's root, as ``CURRENT`` keeps them: a moved or copied
+    ``JICAI_HOME`` keeps its state."""
+    root = str(table_path(q.home, table)).rstrip("/") + "/"
+    return [f[len(root) :] if f.startswith(root) else f for f in files]
+
+
+def _absolute(q: FactQuery, table: FactTable, files: Sequence[str]) -> list[str]:
+    root = str(table_path(q.home, table)).rstrip("/")
+    return [f if f.startswith("/") or "://" in f else f"{root}/{f}" for f in files]
+
+
 def load_state(state_dir: Path) -> State | None:
     """The state in force, or None when there is none (or it cannot be read: then it is rebuilt)."""
     try:
@@ -693,6 +706,10 @@ def overdue_totals_incremental(
     fingerprint = rules_fingerprint(rules)
     snapshot = {table.name: _snapshot(q, table) for table in _TABLES}
     state = load_state(state_dir)
+    if state is not None:
+        state = dataclasses.replace(
+            state, files={t.name: _absolute(q, t, state.files.get(t.name, [])) for t in _TABLES}
+        )
     reason = _why_full(state, snapshot, as_of, fingerprint)
     q.register(RULES_RELATION, _rule_rows(rules))
     info: dict[str, Any] = {"mode": "full" if reason else "incremental", "reason": reason or ""}
@@ -726,7 +743,7 @@ def overdue_totals_incremental(
                     as_of=as_of,
                     rules=fingerprint,
                     versions={name: version for name, (version, _files) in snapshot.items()},
-                    files={name: files for name, (_version, files) in snapshot.items()},
+                    files={t.name: _relative(q, t, snapshot[t.name][1]) for t in _TABLES},
                     closed=closed,
                     held=held,
                     parts=parts,

@@ -224,26 +224,29 @@ def _substitutes_sql(
         ]
     exempt_join = "LEFT JOIN exempt e ON e.pair_id = m.pair_id AND e.midx = m.midx" if interrupted else ""
     out_where = "WHERE v.midx >= $out_lo" if monthly is not None and monthly.out_lo is not None else ""
-    ctes += [
-        f"""placed AS (
-            SELECT m.*, {"coalesce(e.ex, 0)" if interrupted else "0"} AS ex, a.agreement_id, a.profile
-            FROM monthly m
-            {exempt_join}
-            LEFT JOIN ag_pairs a ON a.pair_id = m.pair_id
-                AND least(last_day(make_date(CAST(m.midx // 12 AS BIGINT), CAST(m.midx % 12 + 1 AS BIGINT), 1)),
-                          $as_of) BETWEEN a.period_start AND a.period_end
-        )""",
-        """w AS (
-            SELECT *,
-                   sum(sub) OVER (by_pair RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING) AS prev_sub,
-                   sum(sub) OVER (by_pair RANGE BETWEEN 12 PRECEDING AND 12 PRECEDING) AS last_year_sub,
-                   sum(sel) OVER (by_year ROWS UNBOUNDED PRECEDING) AS run_sel,
-                   sum(ns - ex) OVER (by_year ROWS UNBOUNDED PRECEDING) AS run_ns
-            FROM placed
-            WINDOW by_pair AS (PARTITION BY pair_id ORDER BY midx),
-                   by_year AS (PARTITION BY pair_id, agreement_id ORDER BY midx)
-        )""",
-    ]
+    ex = "coalesce(e.ex, 0)" if interrupted else "0"
+    ref_day = "least(last_day(make_date(CAST(m.midx // 12 AS BIGINT), CAST(m.midx % 12 + 1 AS BIGINT), 1)), $as_of)"
+    if monthly is not None and monthly.out_lo is not None:
+        ctes += _since_ctes(ex, exempt_join, ref_day)
+    else:
+        ctes += [
+            f"""placed AS (
+                SELECT m.*, {ex} AS ex, a.agreement_id, a.profile
+                FROM monthly m
+                {exempt_join}
+                LEFT JOIN ag_pairs a ON a.pair_id = m.pair_id AND {ref_day} BETWEEN a.period_start AND a.period_end
+            )""",
+            """w AS (
+                SELECT *,
+                       sum(sub) OVER (by_pair RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING) AS prev_sub,
+                       sum(sub) OVER (by_pair RANGE BETWEEN 12 PRECEDING AND 12 PRECEDING) AS last_year_sub,
+                       sum(sel) OVER (by_year ROWS UNBOUNDED PRECEDING) AS run_sel,
+                       sum(ns - ex) OVER (by_year ROWS UNBOUNDED PRECEDING) AS run_ns
+                FROM placed
+                WINDOW by_pair AS (PARTITION BY pair_id ORDER BY midx),
+                       by_year AS (PARTITION BY pair_id, agreement_id ORDER BY midx)
+            )""",
+        ]
     if misaligned:
         # A year starting mid-month: its first month's row also holds the days before the start, which
         # belong to the previous year; subtract them from the running sums.
@@ -323,6 +326,44 @@ def _substitutes_sql(
     )
 
 
+def _since_ctes(ex: str, exempt_join: str, ref_day: str) -> list[str]:
+    """``placed`` and ``w`` for the rows from ``$out_lo`` on only (the cycle's increment).
+
+    Windows over every month read (a year back, and back to each agreement year's start) would cost
+    more than the rest of the query: the months before ``$out_lo`` enter only as one sum per
+    agreement (``base``) and the two looked-up months of the growth figures (exact-month joins, the
+    same values as the RANGE frames of the full query: one rollup row per pair and month).
+    """
+    return [
+        f"""placed AS (
+            SELECT m.*, {ex} AS ex, a.agreement_id, a.profile, a.period_start
+            FROM monthly m
+            {exempt_join}
+            LEFT JOIN ag_pairs a ON a.pair_id = m.pair_id AND {ref_day} BETWEEN a.period_start AND a.period_end
+            WHERE m.midx >= $out_lo
+        )""",
+        f"""base AS (
+            SELECT o.agreement_id, sum(m.sel) AS sel0, sum(m.ns - {ex}) AS ns0
+            FROM (SELECT DISTINCT pair_id, agreement_id, period_start FROM placed WHERE agreement_id IS NOT NULL) o
+            JOIN monthly m ON m.pair_id = o.pair_id
+                AND m.midx >= {MIDX_SQL.format("o.period_start")} AND m.midx < $out_lo
+            {exempt_join}
+            GROUP BY o.agreement_id
+        )""",
+        """w AS (
+            SELECT p.pair_id, p.midx, p.sel, p.ns, p.sub, p.ex, p.agreement_id, p.profile,
+                   m1.sub AS prev_sub, m12.sub AS last_year_sub,
+                   sum(p.sel) OVER by_year + coalesce(b.sel0, 0) AS run_sel,
+                   sum(p.ns - p.ex) OVER by_year + coalesce(b.ns0, 0) AS run_ns
+            FROM placed p
+            LEFT JOIN monthly m1 ON m1.pair_id = p.pair_id AND m1.midx = p.midx - 1
+            LEFT JOIN monthly m12 ON m12.pair_id = p.pair_id AND m12.midx = p.midx - 12
+            LEFT JOIN base b ON b.agreement_id = p.agreement_id
+            WINDOW by_year AS (PARTITION BY p.pair_id, p.agreement_id ORDER BY p.midx ROWS UNBOUNDED PRECEDING)
+        )""",
+    ]
+
+
 def _monthly_cte(src: str, item_qty: str, inst: str, monthly: _Monthly | None) -> str:
     """Selected / same-generic / substitute quantity per pair and month: from the lines, or whole
     months from the rollup plus the as-of month's days from the lines."""
@@ -349,8 +390,8 @@ def _monthly_cte(src: str, item_qty: str, inst: str, monthly: _Monthly | None) -
                 AND pr.batch_code = m.batch_code AND pr.item_code = m.item_code
             WHERE m.midx <= $full_hi{lo}{inst_m}"""
     if monthly.partial_month is None:
-        return f"monthly AS ({whole})"
-    return f"""monthly AS (
+        return f"monthly AS MATERIALIZED ({whole})"
+    return f"""monthly AS MATERIALIZED (
             {whole}
             UNION ALL
             SELECT pr.pair_id, {MIDX_SQL.format("p.accepted_on")} AS midx,

@@ -94,6 +94,39 @@ _line = st.tuples(
 )
 
 
+_break = st.tuples(
+    st.sampled_from([None, *INSTITUTIONS]),  # None: region-wide
+    st.integers(min_value=-40, max_value=800),  # first day, after 2023-01-01
+    st.integers(min_value=0, max_value=120),  # length in days
+)
+
+
+def _breaks(base: dt.date, breaks: list[tuple[Any, ...]]) -> pa.Table:
+    """Supply interruptions of item A01 (whose non-selected purchases they exempt from the cap)."""
+    rows = [
+        {
+            "batch_code": "B1",
+            "item_code": "A01",
+            "institution_code": inst,
+            "start_on": base + dt.timedelta(days=first),
+            "end_on": base + dt.timedelta(days=first + length),
+        }
+        for inst, first, length in breaks
+    ]
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                ("batch_code", pa.string()),
+                ("item_code", pa.string()),
+                ("institution_code", pa.string()),
+                ("start_on", pa.date32()),
+                ("end_on", pa.date32()),
+            ]
+        ),
+    )
+
+
 def _query(home: Path, agreements: pa.Table) -> FactQuery:
     q = FactQuery(home, Scope.system("test"))
     q.register("agreements", agreements)
@@ -108,11 +141,25 @@ def _query(home: Path, agreements: pa.Table) -> FactQuery:
     as_of_day=st.integers(min_value=-10, max_value=820),
     rate_days=st.integers(min_value=1, max_value=120),
     since=st.integers(min_value=0, max_value=27),
+    breaks=st.lists(_break, max_size=2),
 )
-@example(lines=[("H46010800001", "SEL1", 30, 5)], start_shift=0, as_of_day=364, rate_days=90, since=12)
-@example(lines=[("H46010800001", "SEL7", 45, 5)], start_shift=14, as_of_day=400, rate_days=31, since=13)
+@example(lines=[("H46010800001", "SEL1", 30, 5)], start_shift=0, as_of_day=364, rate_days=90, since=12, breaks=[])
+@example(lines=[("H46010800001", "SEL7", 45, 5)], start_shift=14, as_of_day=400, rate_days=31, since=13, breaks=[])
+@example(
+    lines=[("H46010800001", "NS1", 40, 8), ("H46010800001", "NS1", 100, 6), ("H46010800001", "SEL1", 100, 5)],
+    start_shift=0,
+    as_of_day=120,
+    rate_days=90,
+    since=3,  # 2023-03: the exempt February purchase is in the agreement year's months before it
+    breaks=[(None, 30, 20)],
+)
 def test_rollup_path_equals_line_level(
-    lines: list[tuple[Any, ...]], start_shift: int, as_of_day: int, rate_days: int, since: int
+    lines: list[tuple[Any, ...]],
+    start_shift: int,
+    as_of_day: int,
+    rate_days: int,
+    since: int,
+    breaks: list[tuple[Any, ...]],
 ) -> None:
     base = D(2023, 1, 1)
     rows = [(f"L{i}", inst, prod, base + dt.timedelta(days=day), qty) for i, (inst, prod, day, qty) in enumerate(lines)]
@@ -127,10 +174,13 @@ def test_rollup_path_equals_line_level(
             raw = progress(q, as_of, thresholds=THRESHOLDS, run_rate_days=rate_days, ordered=True)
             rolled = progress(q, as_of, thresholds=THRESHOLDS, run_rate_days=rate_days, ordered=True, monthly=rollup)
             assert raw.equals(rolled)
-            raw_subs = substitutes(q, as_of, cap_ratio=CAPS, ordered=True)
-            rolled_subs = substitutes(q, as_of, cap_ratio=CAPS, ordered=True, monthly=rollup)
+            cut = {"interruptions": _breaks(base, breaks)} if breaks else {}
+            raw_subs = substitutes(q, as_of, cap_ratio=CAPS, ordered=True, **cut)
+            rolled_subs = substitutes(q, as_of, cap_ratio=CAPS, ordered=True, monthly=rollup, **cut)
             assert raw_subs.equals(rolled_subs)
-            tail = substitutes(q, as_of, cap_ratio=CAPS, ordered=True, monthly=rollup, since_month=since_month)
+            tail = substitutes(
+                q, as_of, cap_ratio=CAPS, ordered=True, monthly=rollup, since_month=since_month, **cut
+            )
             assert raw_subs.filter(pc.greater_equal(raw_subs["month"], since_month)).equals(tail)
 
 
