@@ -421,24 +421,55 @@ def substitute_growth(
     ``substitute_qty`` (what R-H7 watches; non-selected use is capped instead, see ``cap_exceeded``).
     Months with less than ``min_qty`` substitute units are ignored (small numbers grow noisily).
     """
+    if substitutes is None or substitutes.num_rows == 0:
+        return []
+    names = set(substitutes.column_names)
+    optional = {
+        c: c if c in names else "NULL"
+        for c in ("institution_name", "generic_name", "item_name", "region_code", "selected_share", "selected_qty")
+    }
+    ns = "non_selected_qty" if "non_selected_qty" in names else "NULL"
+    # The latest month per pair, its hits and percentages in DuckDB (as in ``behind_schedule``).
+    sql = f"""
+        WITH latest AS (
+            SELECT *, left(CAST(month AS VARCHAR), 7) AS _month FROM rows_in
+            QUALIFY row_number() OVER (PARTITION BY institution_code, batch_code, item_code
+                                       ORDER BY left(CAST(month AS VARCHAR), 7) DESC) = 1
+        )
+        SELECT institution_code, batch_code, item_code, _month AS month,
+               {optional["institution_name"]} AS institution_name, {optional["generic_name"]} AS generic_name,
+               {optional["item_name"]} AS item_name, {optional["region_code"]} AS region_code,
+               CAST(coalesce(substitute_qty, 0) AS DECIMAL(38, 4)) AS substitute_qty,
+               CAST(coalesce({ns}, 0) AS DECIMAL(38, 4)) AS non_selected_qty,
+               CAST({optional["selected_qty"]} AS VARCHAR) AS selected_qty,
+               CAST({optional["selected_share"]} AS VARCHAR) AS selected_share,
+               {_PCT_SQL.format(optional["selected_share"])} AS selected_pct,
+               CAST(mom_growth AS VARCHAR) AS mom, CAST(yoy_growth AS VARCHAR) AS yoy,
+               CASE WHEN mom_growth > $threshold THEN {_PCT_SQL.format("mom_growth")} END AS mom_pct,
+               CASE WHEN yoy_growth > $threshold THEN {_PCT_SQL.format("yoy_growth")} END AS yoy_pct
+        FROM latest
+        WHERE coalesce(substitute_qty, 0) >= $min_qty AND (mom_growth > $threshold OR yoy_growth > $threshold)
+        ORDER BY institution_code, batch_code, item_code
+    """
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.register("rows_in", substitutes)
+        rows = con.sql(sql, params={"threshold": threshold, "min_qty": min_qty}).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    limit = _pct(threshold)
     out = []
-    for (institution, batch, item), rows in sorted(_group_latest(_rows(substitutes)).items()):
-        row = rows[-1]
-        non_selected = _dec(row.get("non_selected_qty")) or Decimal(0)
-        substitute = _dec(row.get("substitute_qty")) or Decimal(0)
-        if substitute < min_qty:
-            continue
-        hits = []
-        for column, zh, en in (("mom_growth", "环比", "month on month"), ("yoy_growth", "同比", "year on year")):
-            growth = _dec(row.get(column))
-            if growth is not None and growth > threshold:
-                hits.append((column, zh, en, growth))
-        if not hits:
-            continue
-        month = _month(row["month"])
+    for row in rows:
+        institution, batch, item, month = row["institution_code"], row["batch_code"], row["item_code"], row["month"]
         inst, name = _institution(row, labels), _item(row, labels)
-        zh_growth = "，".join(f"{zh}增长 {_pct(g)}" for _, zh, _, g in hits)
-        en_growth = ", ".join(f"up {_pct(g)} {en}" for _, _, en, g in hits)
+        substitute, non_selected = row["substitute_qty"], row["non_selected_qty"]
+        hits = [
+            (zh, en, pct)
+            for zh, en, pct in (("环比", "month on month", row["mom_pct"]), ("同比", "year on year", row["yoy_pct"]))
+            if pct
+        ]
+        zh_growth = "，".join(f"{zh}增长 {pct}" for zh, _, pct in hits)
+        en_growth = ", ".join(f"up {pct} {en}" for _, en, pct in hits)
         out.append(
             AlertCandidate(
                 kind=GROWTH,
@@ -449,23 +480,23 @@ def substitute_growth(
                 item_code=item,
                 severity=WARNING,
                 message_zh=(
-                    f"{inst} {name} {month} 替代药品用量 {_qty(substitute)}，{zh_growth}（阈值 {_pct(threshold)}）；"
-                    f"同月非中选产品 {_qty(non_selected)}，中选产品占比 {_pct(row.get('selected_share'))}。"
+                    f"{inst} {name} {month} 替代药品用量 {_qty(substitute)}，{zh_growth}（阈值 {limit}）；"
+                    f"同月非中选产品 {_qty(non_selected)}，中选产品占比 {row['selected_pct']}。"
                     "请核查是否以替代药品代替中选产品。"
                 ),
                 message_en=(
                     f"{inst} {name} {month}: substitute use {_qty(substitute)}, {en_growth} (threshold "
-                    f"{_pct(threshold)}); non-selected {_qty(non_selected)} in the month, selected share "
-                    f"{_pct(row.get('selected_share'))}. Check whether substitutes are replacing the selected product."
+                    f"{limit}); non-selected {_qty(non_selected)} in the month, selected share "
+                    f"{row['selected_pct']}. Check whether substitutes are replacing the selected product."
                 ),
                 data={
                     "month": month,
                     "non_selected_qty": non_selected,
                     "substitute_qty": substitute,
-                    "selected_qty": _dec(row.get("selected_qty")),
-                    "selected_share": _dec(row.get("selected_share")),
-                    "mom_growth": _dec(row.get("mom_growth")),
-                    "yoy_growth": _dec(row.get("yoy_growth")),
+                    "selected_qty": _dec(row["selected_qty"]),
+                    "selected_share": _dec(row["selected_share"]),
+                    "mom_growth": _dec(row["mom"]),
+                    "yoy_growth": _dec(row["yoy"]),
                     "threshold": threshold,
                 },
             )

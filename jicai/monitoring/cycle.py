@@ -216,14 +216,11 @@ def existing_alerts(kinds: Iterable[str]) -> Stored:
     table = Alert._meta.db_table
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT key, id, digest, status, kind, batch_code, item_code, institution_code FROM {table} "
-            f"WHERE kind IN ({', '.join(['%s'] * len(kinds))})",
+            f"SELECT key, id, digest, status, kind, batch_code || ':' || item_code || ':' || institution_code "
+            f"FROM {table} WHERE kind IN ({', '.join(['%s'] * len(kinds))})",
             list(kinds),
         )
-        return {
-            key: (pk, digest, status, kind, f"{batch}:{item}:{inst}")
-            for key, pk, digest, status, kind, batch, item, inst in cur.fetchall()
-        }
+        return {key: (pk, digest, status, kind, pair) for key, pk, digest, status, kind, pair in cur.fetchall()}
 
 
 def store_alerts(
@@ -451,9 +448,7 @@ def agreements_snapshot(current: pa.Table) -> pa.Table:
         con.close()
 
 
-def _changed_agreements(
-    home: Path, state: dict[str, Any] | None, snapshot: pa.Table, digest: str
-) -> pa.Table | None:
+def _changed_agreements(home: Path, state: dict[str, Any] | None, snapshot: pa.Table, digest: str) -> pa.Table | None:
     """Agreements added, changed or removed since the stored snapshot (the keys of both versions);
     ``digest`` fingerprints ``snapshot``, so the usual run, with the same agreements, reads nothing."""
     if state is None:
@@ -684,13 +679,12 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
         table = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name, interruptions=inp.interruptions)
         write_deltalake(str(path), table, partition_by=["year"], mode="overwrite", schema_mode="overwrite")
         return table.num_rows, table, *_late_groups(table, None)
-    ids = pa.array(changed_ag.column("agreement_id").to_pylist() if changed_ag is not None else [], pa.int64())
-    q.register("cycle_changed_ids", pa.table({"agreement_id": ids}))
-    subset = q.arrow(
-        "SELECT * FROM agreements WHERE period_end >= $from "
-        "OR agreement_id IN (SELECT agreement_id FROM cycle_changed_ids)",
-        {"from": plan.progress_from},  # type: ignore[arg-type]
-    )
+    # a plain Arrow filter: the SQL equivalent materialises the agreements once more
+    keep = pc.greater_equal(agreements["period_end"], pa.scalar(plan.progress_from, pa.date32()))
+    if changed_ag is not None and changed_ag.num_rows:
+        changed_ids = changed_ag["agreement_id"].cast(agreements.schema.field("agreement_id").type)
+        keep = pc.or_kleene(keep, pc.is_in(agreements["agreement_id"], value_set=changed_ids.combine_chunks()))
+    subset = agreements.filter(pc.fill_null(keep, False))
     q.register("agreements", subset)
     try:
         fresh = progress(q, as_of, thresholds=thresholds, monthly=PAIR_MONTHLY.name, interruptions=inp.interruptions)
@@ -868,7 +862,10 @@ def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[st
     if not plan.full:
         recomputed = {alerts_rules.BEHIND: out.late_groups}
         if out.touched is not None:
-            pairs = {f"{r['batch_code']}:{r['item_code']}:{r['institution_code']}" for r in out.touched.to_pylist()}
+            t = out.touched
+            pairs = set(
+                pc.binary_join_element_wise(t["batch_code"], t["item_code"], t["institution_code"], ":").to_pylist()
+            )
             recomputed[alerts_rules.CAP] = pairs
             recomputed[alerts_rules.GROWTH] = pairs
     return store_alerts(candidates, as_of, KINDS, raised=raised, existing=existing, recomputed=recomputed)
