@@ -696,18 +696,11 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
     years.discard(None)
     if not years:
         return agreements.num_rows, fresh, *_late_groups(fresh, fresh)
-    stored = DeltaTable(str(path)).to_pyarrow_dataset().to_table(filter=pc.field("year").isin(sorted(years)))
-    con = duckdb.connect()
-    try:
-        con.register("stored", stored)
-        con.register("subset", subset)
-        con.register("current", agreements)
-        keys = ", ".join(_AGREEMENT_KEY)
-        kept = con.sql(
-            f"SELECT s.* FROM stored s SEMI JOIN current c USING ({keys}) ANTI JOIN subset n USING ({keys})"
-        ).to_arrow_table()
-    finally:
-        con.close()
+    in_years = pc.is_in(agreements["year"], value_set=pa.array(sorted(years), agreements.schema.field("year").type))
+    if pc.sum(in_years).as_py() == subset.num_rows:  # the usual month: the running year recomputed whole
+        kept = PROGRESS_SCHEMA.empty_table()
+    else:
+        kept = _kept_progress(path, years, agreements, subset)
     rows = pa.concat_tables([kept.select(list(PROGRESS_SCHEMA.names)).cast(PROGRESS_SCHEMA), fresh])
     predicate = f"year IN ({', '.join(str(int(y)) for y in sorted(years))})"
     write_deltalake(str(path), rows, partition_by=["year"], mode="overwrite", predicate=predicate)
@@ -715,6 +708,22 @@ def _progress_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tu
     if changed_ag is not None:
         touched = pa.concat_tables([touched, changed_ag.select(touched.column_names).cast(touched.schema)])
     return agreements.num_rows, fresh, *_late_groups(rows, touched)
+
+
+def _kept_progress(path: Path, years: set[int], agreements: pa.Table, subset: pa.Table) -> pa.Table:
+    """The stored progress rows of ``years`` still current and not recomputed (``subset``)."""
+    stored = DeltaTable(str(path)).to_pyarrow_dataset().to_table(filter=pc.field("year").isin(sorted(years)))
+    con = duckdb.connect()
+    try:
+        con.register("stored", stored)
+        con.register("subset", subset)
+        con.register("current", agreements)
+        keys = ", ".join(_AGREEMENT_KEY)
+        return con.sql(
+            f"SELECT s.* FROM stored s SEMI JOIN current c USING ({keys}) ANTI JOIN subset n USING ({keys})"
+        ).to_arrow_table()
+    finally:
+        con.close()
 
 
 def _substitutes_step(q: FactQuery, home: Path, as_of: dt.date, inp: _Inputs) -> tuple[pa.Table, pa.Table | None]:
