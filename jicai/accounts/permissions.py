@@ -30,6 +30,7 @@ class Resource(enum.StrEnum):
     PAYMENT = "payment"
     DISPENSING = "dispensing"
     REPORT = "report"
+    ALERT = "alert"  # the cycle's alerts: read with the reports, acknowledged by the offices that act
     USER = "user"
     AUDIT = "audit"
     IMPORT_RUN = "import_run"
@@ -346,6 +347,19 @@ QUALITY_GRANTS: dict[RoleName, dict[Resource, tuple[Verb, ...]]] = {
     },
 }
 _merge(QUALITY_GRANTS)
+
+
+def _alert_grants() -> None:
+    """Whoever reads the reports reads the alerts they raise; the bureau administrator and the
+    hospital's VBP office, who act on them, acknowledge them (R-L1, R-H4)."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        added = {p.replace(f":{Resource.REPORT}:", f":{Resource.ALERT}:") for p in perms if p.endswith(":report:read")}
+        if role in (RoleName.BUREAU_ADMIN, RoleName.VBP_OFFICE):
+            added.add(f"{ROLE_LEVEL[role]}:{Resource.ALERT}:{Verb.WRITE}")
+        ROLE_PERMISSIONS[role] = perms | added
+
+
+_alert_grants()
 
 
 def vocabulary() -> frozenset[str]:

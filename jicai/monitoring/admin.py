@@ -27,7 +27,7 @@ class AlertAdmin(_ReadOnly):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         scope = getattr(request, "scope", None)
-        return scope is not None and scope.can("report", "read")
+        return scope is not None and scope.can("alert", "read")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

@@ -210,17 +210,26 @@ Stored = dict[str, tuple[int, str, str, str, str]]
 """key → (id, digest, status, kind, "batch:item:institution") of stored alerts."""
 
 
-def existing_alerts(kinds: Iterable[str]) -> Stored:
-    """Stored alerts of ``kinds``, in one query."""
+def existing_alerts(kinds: Iterable[str], raised: Iterable[str] = ()) -> Stored:
+    """Stored alerts of ``kinds`` that are not resolved, and the resolved ones among ``raised`` keys
+    (they come back): resolved alerts pile up month after month and are otherwise never read."""
     kinds = tuple(kinds)
     table = Alert._meta.db_table
+    columns = "key, id, digest, status, kind, batch_code || ':' || item_code || ':' || institution_code"
+    out: Stored = {}
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT key, id, digest, status, kind, batch_code || ':' || item_code || ':' || institution_code "
-            f"FROM {table} WHERE kind IN ({', '.join(['%s'] * len(kinds))})",
-            list(kinds),
+            f"SELECT {columns} FROM {table} WHERE status <> %s AND kind IN ({', '.join(['%s'] * len(kinds))})",
+            [AlertStatus.RESOLVED.value, *kinds],
         )
-        return {key: (pk, digest, status, kind, pair) for key, pk, digest, status, kind, pair in cur.fetchall()}
+        out = {key: (pk, digest, status, kind, pair) for key, pk, digest, status, kind, pair in cur.fetchall()}
+        missing = [k for k in raised if k not in out]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            cur.execute(f"SELECT {columns} FROM {table} WHERE key IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            for key, pk, digest, status, kind, pair in cur.fetchall():
+                out[key] = (pk, digest, status, kind, pair)
+    return out
 
 
 def store_alerts(
@@ -237,7 +246,9 @@ def store_alerts(
     ``raised`` maps every key raised this run to its situation digest (default: the candidates'
     own keys, digest = their severity); ``candidates`` need only hold the keys whose situation is
     new or changed (the cycle renders no message it would not write). A stored alert is rewritten
-    only when its digest changes or it reopens. ``recomputed`` limits resolution per kind to the
+    only when its digest changes or a resolved one comes back; an acknowledged one (a user acted on
+    it) stays so while its digest is the same, and either is resolved when its situation ends.
+    ``recomputed`` limits resolution per kind to the
     situations this run looked at again (behind: alert keys; cap and growth:
     "batch:item:institution"); kinds missing from it, or None, were recomputed entirely. Every open
     ``last_seen`` is the as-of date of the run that last wrote the alert (the latest cycle run says
@@ -253,7 +264,7 @@ def store_alerts(
     changed: list[tuple[Any, ...]] = []
     with use_scope(Scope.system("cycle")), transaction.atomic():
         if existing is None:
-            existing = existing_alerts({*kinds, *(c.kind for c in candidates), *_SITUATIONS})
+            existing = existing_alerts({*kinds, *(c.kind for c in candidates), *_SITUATIONS}, raised)
         for c in candidates:
             digest = raised.get(c.key, c.severity)
             data = c.payload()
@@ -277,7 +288,8 @@ def store_alerts(
                         as_of,
                     )
                 )
-            elif found[1] != digest or found[2] != AlertStatus.OPEN:
+            elif found[1] != digest or found[2] == AlertStatus.RESOLVED:
+                # a changed situation reopens an acknowledged alert; the same one leaves it be
                 changed.append((c.message_zh, c.message_en, data, c.severity, digest, as_of, found[0]))
         stale: list[int] = []
         with connection.cursor() as cur:
@@ -291,7 +303,7 @@ def store_alerts(
                     changed,
                 )
             for key, (pk, _digest, status, kind, pair) in existing.items():
-                if status != AlertStatus.OPEN or kind not in kinds or key in raised:
+                if status == AlertStatus.RESOLVED or kind not in kinds or key in raised:
                     continue
                 looked = None if recomputed is None else recomputed.get(kind)
                 if looked is None or key in looked or pair in looked:
@@ -852,9 +864,9 @@ def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[st
         for table in keyed.values()
         for k, d in zip(table["_key"].to_pylist(), table["_digest"].to_pylist(), strict=True)
     }
-    existing = existing_alerts(_SITUATIONS)
+    existing = existing_alerts(_SITUATIONS, raised)
     need = pa.array(
-        [k for k, d in raised.items() if (e := existing.get(k)) is None or e[1] != d or e[2] != AlertStatus.OPEN],
+        [k for k, d in raised.items() if (e := existing.get(k)) is None or e[1] != d or e[2] == AlertStatus.RESOLVED],
         pa.string(),
     )
     todo = {kind: table.filter(pc.is_in(table["_key"], value_set=need)) for kind, table in keyed.items()}

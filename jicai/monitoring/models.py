@@ -21,13 +21,14 @@ class AlertKind(models.TextChoices):
 
 class AlertStatus(models.TextChoices):
     OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")  # a user acted on it; open again if it changes
     RESOLVED = "resolved", _("Resolved")
 
 
 class Alert(ScopedModel):
     """One situation needing action; ``key`` identifies it across cycle runs (deduplication)."""
 
-    resource: ClassVar[str] = "report"
+    resource: ClassVar[str] = "alert"
 
     key = models.CharField(_("key"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=32, choices=AlertKind.choices, db_index=True)

@@ -466,7 +466,7 @@ def institution(request: HttpRequest, code: str) -> HttpResponse:
                 for t in _alert_tiles(alert_counts)
             ],
             "all_alerts": url_with("web:alerts", institution=code),
-            "can_resolve": scope.can("report", "write"),
+            "can_resolve": scope.can("alert", "write"),
             "departments": departments,
             "is_bureau": is_bureau(scope),
             "chart_mix": mix | {"labels": _chart_labels()},
@@ -670,7 +670,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
             "institution": institution,
             "kinds": AlertKind.choices,
             "statuses": AlertStatus.choices,
-            "can_resolve": scope.can("report", "write"),
+            "can_resolve": scope.can("alert", "write"),
         },
     )
 
@@ -684,9 +684,9 @@ def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     with use_scope(scope):
         if not Alert.objects.filter(pk=pk).exists():
             raise Http404("alert")
-    if not scope.can("report", "write"):
-        raise PermissionDenied("resolving alerts needs report:write")
+    if not scope.can("alert", "write"):
+        raise PermissionDenied("acknowledging alerts needs alert:write")
     do_resolve_alert(acting=scope, alert_id=pk, note=request.POST.get("note", ""))
-    messages.success(request, _("The alert is marked resolved."))
+    messages.success(request, _("The alert is marked handled; it opens again if its situation changes."))
     target = request.POST.get("next") or ""
     return redirect(target if target.startswith("/") and not target.startswith("//") else reverse("web:alerts"))

@@ -178,9 +178,7 @@ def test_rollup_path_equals_line_level(
             raw_subs = substitutes(q, as_of, cap_ratio=CAPS, ordered=True, **cut)
             rolled_subs = substitutes(q, as_of, cap_ratio=CAPS, ordered=True, monthly=rollup, **cut)
             assert raw_subs.equals(rolled_subs)
-            tail = substitutes(
-                q, as_of, cap_ratio=CAPS, ordered=True, monthly=rollup, since_month=since_month, **cut
-            )
+            tail = substitutes(q, as_of, cap_ratio=CAPS, ordered=True, monthly=rollup, since_month=since_month, **cut)
             assert raw_subs.filter(pc.greater_equal(raw_subs["month"], since_month)).equals(tail)
 
 

@@ -1,4 +1,4 @@
-"""The alerts inbox: scoped lists and the audited "mark resolved" action."""
+"""The alerts inbox: scoped lists and the audited "mark handled" action."""
 
 from __future__ import annotations
 
@@ -51,27 +51,43 @@ def test_the_alert_list_filters_by_kind_status_and_institution(site: Any) -> Non
     assert {a.institution_code for a in r.context["page"].object_list} == {SY}
 
 
-def test_a_bureau_administrator_resolves_an_alert_with_an_audit_row(site: Any) -> None:
+def test_a_bureau_administrator_acknowledges_an_alert_with_an_audit_row(site: Any) -> None:
     alert = alert_of(HK)
     client = client_for(site, "hn_admin")
     r = client.post(f"/alerts/{alert.pk}/resolve/", {"next": f"/institutions/{HK}/", "note": "已电话督办"})
     assert r.status_code == 302
     assert r["Location"] == f"/institutions/{HK}/"
     alert.refresh_from_db()
-    assert alert.status == "resolved"
+    assert alert.status == "acknowledged"  # a situation: the cycle reopens it if it changes
     assert alert.resolved_on is not None
     (entry,) = audit_rows()
-    assert (entry.action, entry.object_pk, entry.object_key) == ("resolve", str(alert.pk), alert.key)
+    assert (entry.action, entry.object_pk, entry.object_key) == ("acknowledge", str(alert.pk), alert.key)
     assert entry.old == {"status": "open", "resolved_on": None}
-    assert entry.new["status"] == "resolved"
+    assert entry.new["status"] == "acknowledged"
     assert entry.context == {"note": "已电话督办"}
     assert entry.actor_name == "hn_admin"
-    # resolving again changes nothing and writes no second row
+    # marking it again changes nothing and writes no second row
     client.post(f"/alerts/{alert.pk}/resolve/")
     assert len(audit_rows()) == 1
 
 
-@pytest.mark.parametrize(("user", "status"), [("hn_vbp", 403), ("hn_viewer", 403), ("sx_admin", 404), ("hn_head", 404)])
+def test_the_hospitals_vbp_office_marks_its_own_alerts_handled(site: Any) -> None:
+    alert = alert_of(HK)
+    r = client_for(site, "hn_vbp").post(f"/alerts/{alert.pk}/resolve/", {"note": "已调整采购计划"})
+    assert r.status_code == 302
+    alert.refresh_from_db()
+    assert alert.status == "acknowledged"
+    assert audit_rows()[0].actor_name == "hn_vbp"
+
+
+def test_a_fired_tranche_an_event_is_resolved(site: Any) -> None:
+    done = do_resolve_alert(acting=site.scope("hn_admin"), alert_id=site.tranche_alert.pk)
+    assert done.status == "resolved"
+
+
+@pytest.mark.parametrize(
+    ("user", "status"), [("hn_pharmacy", 403), ("hn_viewer", 403), ("sx_admin", 404), ("sx_vbp", 404), ("hn_head", 404)]
+)
 def test_others_cannot_resolve_an_alert(site: Any, user: str, status: int) -> None:
     alert = alert_of(HK)
     r = client_for(site, user).post(f"/alerts/{alert.pk}/resolve/")
@@ -94,7 +110,7 @@ def test_the_action_refuses_scopes_without_the_right(site: Any) -> None:
     with pytest.raises(Alert.DoesNotExist):
         do_resolve_alert(acting=site.scope("hn_admin"), alert_id=alert.pk)
     with pytest.raises(ScopeError):
-        do_resolve_alert(acting=site.scope("sx_vbp"), alert_id=alert.pk)
+        do_resolve_alert(acting=site.scope("hn_pharmacy"), alert_id=alert_of(HK).pk)
     resolved = do_resolve_alert(acting=site.scope("sx_admin"), alert_id=alert.pk, on=AS_OF)
     assert resolved.resolved_on == AS_OF
 
@@ -104,4 +120,6 @@ def test_the_institution_page_offers_resolving_to_those_who_may(site: Any) -> No
     assert admin.context["can_resolve"]
     assert f'data-testid="resolve-{alert_of(HK).pk}"' in admin.content.decode()
     office = client_for(site, "hn_vbp").get(f"/institutions/{HK}/")
-    assert 'data-testid="resolve-' not in office.content.decode()
+    assert f'data-testid="resolve-{alert_of(HK).pk}"' in office.content.decode()
+    pharmacy = client_for(site, "hn_pharmacy").get(f"/institutions/{HK}/")
+    assert 'data-testid="resolve-' not in pharmacy.content.decode()
