@@ -30,6 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +43,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from jicai.core.tenancy import Level, Scope, ScopeError, use_scope
@@ -90,6 +93,20 @@ def dec4(value: Any) -> Decimal | None:
 
 # --------------------------------------------------------------------------------------------------
 # Where the figures come from
+
+
+def ondemand_dir(home: Path, run: int | None) -> Path:
+    """Where institutions' on-demand reports of cycle run ``run`` are kept (``Dashboard.shared``)."""
+    return results_root(home) / "ondemand" / str(run)
+
+
+def prune_ondemand(home: Path, run: int | None) -> None:
+    """Drop the on-demand reports of other cycle runs (they can no longer be served)."""
+    root = results_root(home) / "ondemand"
+    if root.is_dir():
+        for child in root.iterdir():
+            if child.name != str(run):
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def results_root(home: Path) -> Path:
@@ -526,6 +543,43 @@ class Dashboard:
         key = (kind, self._state_key(), self.scope, self.as_of, versions, *parts)
         return CACHE.get(key, build)
 
+    def shared(self, kind: str, institution: str, parts: Iterable[Any], build: Callable[[], pa.Table]) -> pa.Table:
+        """An institution's on-demand report, cached in the process and on disk (``ondemand_dir``) so
+        that the first request after a restart, or after ``jicai warm``, finds it computed.
+
+        The disk key holds no user: every scope that covers the institution and passed the page's
+        checks gets the same rows (the facts and agreements of that one institution); a department
+        scope, which sees less, has its own entry.
+        """
+        if not self.source.is_cycle:  # figures for another day: kept in the process only
+            return self.cached(kind, (institution, *parts), build)
+        viewer = self.scope.label if self.scope.level is Level.DEPARTMENT else "institution"
+        versions = tuple(sorted(self.versions().items()))
+        state = self._state or {}
+        profiles = sorted((f.name, f.stat().st_mtime_ns) for f in (self.home / "profiles").glob("*") if f.is_file())
+        disk_key = repr(
+            (kind, institution, viewer, state.get("run"), state.get("as_of"), self.as_of, versions, profiles, *parts)
+        )
+
+        def load_or_build() -> pa.Table:
+            folder = ondemand_dir(self.home, self.source.run)
+            path = folder / f"{hashlib.sha256(disk_key.encode('utf-8')).hexdigest()[:32]}.parquet"
+            try:
+                return pq.read_table(path)
+            except (OSError, pa.ArrowInvalid):
+                pass
+            table = build()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                pq.write_table(table, tmp)
+                os.replace(tmp, path)
+            except OSError:
+                pass  # a read-only home still serves the figures, computed each time
+            return table
+
+        return self.cached(f"shared:{kind}", (institution, *parts), load_or_build)
+
     def item_label(self, batch: str, item: str) -> str:
         return self.names().item_names.get((batch, item), (item, ""))[0]
 
@@ -620,7 +674,7 @@ class Dashboard:
             agreements = self.current_agreements(institution)
             return self.report("department-progress", agreements, institution=institution)
 
-        table = self.cached("departments", parts, build)
+        table = self.shared("departments", institution, parts, build)
         self._memo[memo] = table
         if batch is not None or item is not None:
             keep = [
@@ -635,9 +689,10 @@ class Dashboard:
         """The prepayments report (tranches: share, trigger, fired or not, amount) of ``institution``'s
         current agreements."""
         self.require("agreement", "purchase")
-        return self.cached(
+        return self.shared(
             "prepayments",
-            (institution, self.reference_key(institution)),
+            institution,
+            (self.reference_key(institution),),
             lambda: self.report("prepayments", self.current_agreements(institution), institution=institution),
         )
 
@@ -682,3 +737,39 @@ def _duck_type(t: pa.DataType) -> str:
     if pa.types.is_boolean(t):
         return "BOOLEAN"
     return "VARCHAR"
+
+
+def warm_ondemand(home: Path, institutions: Sequence[str] | None = None) -> tuple[int, float]:
+    """Compute every institution's on-demand reports of the current cycle state onto disk
+    (``Dashboard.shared``), as the institution's own office would see them, so the first page
+    after a cycle or a restart reads them instead of computing them. Returns (institutions, seconds).
+    """
+    from jicai.accounts.permissions import ROLE_PERMISSIONS, RoleName  # noqa: PLC0415
+
+    started = dt.datetime.now()
+    state = cycle_state(Path(home))
+    if state is None:
+        return 0, 0.0
+    prune_ondemand(Path(home), state.get("run"))
+    with use_scope(Scope.system("warm")):
+        rows = list(Institution.objects.order_by("code").values_list("pk", "code", "region_code"))
+    wanted = set(institutions) if institutions is not None else None
+    done = 0
+    for pk, code, region in rows:
+        if wanted is not None and code not in wanted:
+            continue
+        scope = Scope(
+            level=Level.INSTITUTION,
+            actor_name="warm",
+            institution_id=pk,
+            institution_code=code,
+            institution_region_code=region,
+            permissions=ROLE_PERMISSIONS[RoleName.VBP_OFFICE],
+        )
+        with Dashboard(Path(home), scope) as d, use_scope(scope):
+            if not d.current_agreements(code).num_rows:
+                continue
+            d.prepayments(code)
+            d.department_progress(code)
+        done += 1
+    return done, (dt.datetime.now() - started).total_seconds()

@@ -56,7 +56,7 @@ def live_home(web_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
+def _fresh_caches(settings: Any) -> Iterator[None]:
     CACHE.clear()
     RESULTS.clear()
     STORED.clear()
@@ -64,6 +64,7 @@ def _fresh_caches() -> Iterator[None]:
     CACHE.clear()
     RESULTS.clear()
     STORED.clear()
+    shutil.rmtree(Path(settings.JICAI_HOME) / "results" / "ondemand", ignore_errors=True)  # Dashboard.shared
 
 
 def add_tranche_alert() -> Any:

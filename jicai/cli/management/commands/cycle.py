@@ -18,6 +18,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--as-of", default=None, help="date (YYYY-MM-DD), default today")
         parser.add_argument("--quiet", action="store_true")
+        parser.add_argument(
+            "--warm",
+            action="store_true",
+            help="then compute every institution's tranche schedule and department progress for the screens",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -33,3 +38,9 @@ class Command(BaseCommand):
             counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
             self.stdout.write(self.style.SUCCESS(f"cycle {as_of} done (run {result.run_id}): {counts}"))
             self.stdout.write(f"  {timings}")
+        if options["warm"]:
+            from jicai.monitoring.dashboard import warm_ondemand  # noqa: PLC0415
+
+            count, seconds = warm_ondemand(home)
+            if not options["quiet"]:
+                self.stdout.write(f"  screens warmed for {count} institutions in {seconds:.1f}s")
