@@ -123,11 +123,7 @@ def load_province(
 def run_demo_cycle(as_of: dt.date = DEMO_AS_OF, *, home: Path | None = None) -> CycleResult:
     """The monthly cycle for the demo's as-of date, as ``jicai cycle --as-of DATE`` runs it."""
     where = _home(home)
-    result = run_cycle(where, as_of, profiles=ProfileLibrary([where / "profiles"]))
-    from jicai.monitoring.dashboard import warm_ondemand  # noqa: PLC0415  (the web layer's cache)
-
-    warm_ondemand(where)
-    return result
+    return run_cycle(where, as_of, profiles=ProfileLibrary([where / "profiles"]))
 
 
 @dataclass

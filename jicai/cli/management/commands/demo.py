@@ -4,8 +4,10 @@ import datetime as dt
 import io
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import translation
 from rich.console import Console
@@ -34,6 +36,7 @@ from jicai.demo.province import (
     generate,
 )
 from jicai.imports.engine import ImportResult
+from jicai.monitoring.dashboard import warm_ondemand
 
 ALERT_LABELS = {
     "behind_schedule": "进度滞后",
@@ -99,6 +102,8 @@ class Command(BaseCommand):
             f"  月度监测 cycle --as-of {as_of}：{'全量' if cycle.full_rebuild else '增量'}，"
             f"新增预警 {cycle.counts.get('alerts_created', 0)}（{time.perf_counter() - tick:.1f} 秒）"
         )
+        warmed, seconds = warm_ondemand(Path(settings.JICAI_HOME))
+        self.stdout.write(f"  页面预热 warm：{warmed} 家医疗机构的预付款节点与科室进度（{seconds:.1f} 秒）")
         self._summary(province)
         self._logins()
         self.stdout.write(f"共用时 / total {time.perf_counter() - started:.0f} 秒")
