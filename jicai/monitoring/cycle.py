@@ -210,18 +210,26 @@ Stored = dict[str, tuple[int, str, str, str, str]]
 """key → (id, digest, status, kind, "batch:item:institution") of stored alerts."""
 
 
-def existing_alerts(kinds: Iterable[str], raised: Iterable[str] = ()) -> Stored:
+def existing_alerts(
+    kinds: Iterable[str], raised: Iterable[str] = (), behind_years: Iterable[int] | None = None
+) -> Stored:
     """Stored alerts of ``kinds`` that are not resolved, and the resolved ones among ``raised`` keys
-    (they come back): resolved alerts pile up month after month and are otherwise never read."""
+    (they come back): resolved alerts pile up month after month and are otherwise never read.
+    ``behind_years`` limits behind-schedule alerts to those agreement years (the ones recomputed;
+    ended years' alerts stay as they are and need not be read)."""
     kinds = tuple(kinds)
     table = Alert._meta.db_table
     columns = "key, id, digest, status, kind, batch_code || ':' || item_code || ':' || institution_code"
     out: Stored = {}
+    where = f"status <> %s AND kind IN ({', '.join(['%s'] * len(kinds))})"
+    params: list[Any] = [AlertStatus.RESOLVED.value, *kinds]
+    if behind_years is not None:
+        years = sorted({int(y) for y in behind_years})
+        tails = " OR ".join(["key LIKE %s"] * len(years)) or "FALSE"
+        where += f" AND (kind <> %s OR {tails})"
+        params += [alerts_rules.BEHIND, *(f"%:{y}" for y in years)]
     with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT {columns} FROM {table} WHERE status <> %s AND kind IN ({', '.join(['%s'] * len(kinds))})",
-            [AlertStatus.RESOLVED.value, *kinds],
-        )
+        cur.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)
         out = {key: (pk, digest, status, kind, pair) for key, pk, digest, status, kind, pair in cur.fetchall()}
         missing = [k for k in raised if k not in out]
         for start in range(0, len(missing), 500):
@@ -864,7 +872,8 @@ def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[st
         for table in keyed.values()
         for k, d in zip(table["_key"].to_pylist(), table["_digest"].to_pylist(), strict=True)
     }
-    existing = existing_alerts(_SITUATIONS, raised)
+    years = None if plan.full else {int(k.rsplit(":", 1)[1]) for k in out.late_groups}
+    existing = existing_alerts(_SITUATIONS, raised, behind_years=years)
     need = pa.array(
         [k for k, d in raised.items() if (e := existing.get(k)) is None or e[1] != d or e[2] == AlertStatus.RESOLVED],
         pa.string(),
