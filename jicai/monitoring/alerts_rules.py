@@ -142,6 +142,8 @@ def _qty(value: Any) -> str:
     number = _dec(value)
     if number is None:
         return "—"
+    if number == number.to_integral_value():  # the usual whole quantity: skip quantize and normalize
+        return f"{int(number):,}"
     number = number.quantize(_Q4, rounding=ROUND_HALF_UP).normalize()
     return format(number, ",f")
 
@@ -351,6 +353,23 @@ def behind_schedule(
     return out
 
 
+_CAP_COLUMNS = {
+    "institution_code",
+    "batch_code",
+    "item_code",
+    "month",
+    "cap_exceeded",
+    "cap_since",
+    "institution_name",
+    "generic_name",
+    "item_name",
+    "region_code",
+    "cum_selected_qty",
+    "cum_non_selected_qty",
+    "cap_limit",
+}
+
+
 def cap_exceeded(substitutes: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertCandidate]:
     """Institution × item whose latest month has the non-selected cap exceeded (R-D2).
 
@@ -359,8 +378,9 @@ def cap_exceeded(substitutes: pa.Table, *, labels: Labels = _NO_LABELS) -> list[
     read from the rows given, or from a ``cap_since`` column when the caller computed it (the cycle
     does, in SQL, and passes only each pair's latest row).
     """
-    out = []
-    for (institution, batch, item), rows in sorted(_group_latest(_rows(substitutes)).items()):
+    out: list[AlertCandidate] = []
+    read = [c for c in substitutes.column_names if c in _CAP_COLUMNS]  # not the ten columns it ignores
+    for (institution, batch, item), rows in sorted(_group_latest(_rows(substitutes.select(read))).items()):
         latest = rows[-1]
         if not latest.get("cap_exceeded"):
             continue
@@ -657,6 +677,16 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
                                              ORDER BY item_code))) AS items_json
         FROM fired WHERE fired_on IS NOT NULL AND tranche IS NOT NULL
         GROUP BY institution_code, batch_code, year, tranche, fired_on
+    """
+    # the stored JSON built here too (a year's start fires tens of thousands of these at once)
+    sql = f"""
+        SELECT *, CAST(to_json({{
+                   'amount': CAST(pay - back AS VARCHAR), 'fired_on': CAST(fired_on AS VARCHAR),
+                   'profile': profile, 'to_pay': CAST(pay AS VARCHAR), 'to_recover': CAST(back AS VARCHAR),
+                   'tranche': tranche, 'trigger': coalesce(CAST(trigger AS VARCHAR), ''), 'year': year,
+                   'items': json(items_json)
+               }}) AS VARCHAR) AS data_json
+        FROM ({sql}) g
         ORDER BY institution_code, batch_code, year, tranche, fired_on
     """
     con = duckdb.connect(config={"threads": 2})
@@ -697,7 +727,6 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
             "to_recover": back,
             "profile": g["profile"],
         }
-        head = json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_value)
         out.append(
             AlertCandidate(
                 kind=TRANCHE,
@@ -716,7 +745,7 @@ def tranches_due(fired: pa.Table, *, labels: Labels = _NO_LABELS) -> list[AlertC
                     f"{fired_on}; {en_act}. The insurance agency should process it as the rules require."
                 ),
                 data=data,
-                data_json=f'{head[:-1]}, "items": {g["items_json"]}}}',
+                data_json=g["data_json"],
             )
         )
     return out

@@ -446,7 +446,8 @@ def _plan(
         progress_from = dt.date.min
     starts = []
     if changed_agreements is not None and changed_agreements.num_rows:
-        starts = [d.replace(day=1) for d in changed_agreements.column("period_start").to_pylist() if d is not None]
+        earliest = pc.min(changed_agreements["period_start"]).as_py()  # a new year: 200,000 of them
+        starts = [earliest.replace(day=1)] if earliest is not None else []
     first_open_month = (last if after_last.day != 1 else after_last).replace(day=1)
     first = min([first_open_month, *changed, *starts])
     subs_from: str | None = _month(min(first, as_of))

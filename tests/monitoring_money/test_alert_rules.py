@@ -310,3 +310,14 @@ def test_tranches_due_sum_the_items_of_one_payment() -> None:
         D("89.75"),
     )
     assert all(a.severity == "info" and a.kind == "tranche_fired" for a in alerts)
+    stored = json.loads(clearing.payload())
+    assert {k: v for k, v in stored.items() if k != "items"} == {
+        "amount": "89.75",
+        "fired_on": "2026-12-31",
+        "profile": "national",
+        "to_pay": "120.00",
+        "to_recover": "30.25",
+        "tranche": 2,
+        "trigger": "clearing",
+        "year": 1,
+    }
