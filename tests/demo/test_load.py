@@ -55,6 +55,8 @@ def test_demo_command_loads_a_clean_province_whose_scenarios_the_engine_finds(db
     assert "cardiology" in text
     assert "jicai-demo-2026" in text
     assert "汇总 / summary" in text
+    assert f"页面预热 warm：{SMALL} 家医疗机构" in text  # the screens' on-demand reports are on disk
+    assert list((home / "results" / "ondemand").glob("*/*.parquet"))
     first = runs()
     assert len(first) == 21
     assert all(r.status == "applied" and r.rejected == 0 and r.warnings == 0 for r in first)
