@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export JICAI_HOME ?= $(CURDIR)/var
+# test processes (pytest-xdist; a module's tests stay in one): one per core, PYTEST_WORKERS=0 for one process
+PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo serve test lint pytest format messages clean
@@ -43,6 +45,7 @@ lint: install ## ruff, ruff format, mypy, import-linter, migrations and translat
 
 pytest: install ## run the test suite (DATABASE_URL=postgres://… to run it on PostgreSQL); policy/ must stay at 100% branch coverage
 	COVERAGE_FILE=$${COVERAGE_FILE:-$$(mktemp -u)} $(BIN)/pytest -q -p no:cacheprovider \
+		-n $(PYTEST_WORKERS) --dist loadfile \
 		--cov=jicai.policy --cov-branch --cov-report=term:skip-covered --cov-fail-under=100
 
 format: install ## apply ruff's fixes and formatting
