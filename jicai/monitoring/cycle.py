@@ -61,6 +61,7 @@ from jicai.monitoring.substitutes import SUBSTITUTE_SCHEMA, substitutes
 from jicai.monitoring.tranches import fired_tranches
 from jicai.policy import params
 from jicai.policy.profile import ProfileLibrary
+from jicai.programme.models import Item
 
 _MONTH = re.compile(r"month=(\d{4}-\d{2})")
 Log = Callable[[str], None]
@@ -842,9 +843,16 @@ def _situations(inputs: dict[str, pa.Table]) -> dict[str, pa.Table]:
     return out
 
 
+def _item_names() -> dict[tuple[str, str], str]:
+    """(batch, item) → generic name, so that messages name 阿托伐他汀 rather than an item code."""
+    with use_scope(Scope.system("cycle")):
+        rows = Item.objects.values_list("batch__code", "item_code", "generic_name")
+        return {(batch, item): name for batch, item, name in rows if name}
+
+
 def _alerts(home: Path, inp: _Inputs, as_of: dt.date, out: _Computed) -> dict[str, int]:
     plan, thresholds = inp.plan, inp.thresholds
-    labels = alerts_rules.Labels.from_reference(inp.reference)
+    labels = alerts_rules.Labels.from_reference(inp.reference, items=_item_names())
     files = list(DeltaTable(str(_substitutes_path(home))).file_uris())
     stored = (
         f"(SELECT * FROM read_parquet({files!r}, hive_partitioning = true, hive_types_autocast = false))"

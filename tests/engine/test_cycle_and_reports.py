@@ -92,6 +92,7 @@ def test_cycle_is_incremental_and_idempotent(world: World, settings: Any) -> Non
     behind = [a for a in alerts.values() if a.kind == "behind_schedule" and a.institution_code == "H46010800001"]
     assert behind
     assert "%" in behind[0].message_zh
+    assert "阿托伐他汀钙片 完成率" in behind[0].message_zh  # the item's generic name, not its code
     # A rerun with no new data rebuilds nothing and creates no alert twice
     again = run_cycle(home, dt.date(2023, 4, 30), profiles=profiles)
     assert not again.full_rebuild
