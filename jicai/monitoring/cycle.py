@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -89,6 +90,21 @@ class CycleResult:
 
 def results_dir(home: Path) -> Path:
     return Path(home) / "results" / "latest"
+
+
+def ondemand_dir(home: Path, run: int | None) -> Path:
+    """Where the screens keep institutions' on-demand reports of cycle run ``run``
+    (``dashboard.Dashboard.shared``)."""
+    return Path(home) / "results" / "ondemand" / str(run)
+
+
+def prune_ondemand(home: Path, run: int | None) -> None:
+    """Drop the on-demand reports of other cycle runs (they can no longer be served)."""
+    root = Path(home) / "results" / "ondemand"
+    if root.is_dir():
+        for child in root.iterdir():
+            if child.name != str(run):
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def _state_dir(home: Path) -> Path:
@@ -221,7 +237,6 @@ def existing_alerts(
     kinds = tuple(kinds)
     table = Alert._meta.db_table
     columns = "key, id, digest, status, kind, batch_code || ':' || item_code || ':' || institution_code"
-    out: Stored = {}
     where = f"status <> %s AND kind IN ({', '.join(['%s'] * len(kinds))})"
     params: list[Any] = [AlertStatus.RESOLVED.value, *kinds]
     if behind_years is not None:
@@ -231,7 +246,7 @@ def existing_alerts(
         params += [alerts_rules.BEHIND, *(f"%:{y}" for y in years)]
     with connection.cursor() as cur:
         cur.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)
-        out = {key: (pk, digest, status, kind, pair) for key, pk, digest, status, kind, pair in cur.fetchall()}
+        out: Stored = {key: (pk, digest, status, kind, pair) for key, pk, digest, status, kind, pair in cur.fetchall()}
         missing = [k for k in raised if k not in out]
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
@@ -590,6 +605,7 @@ def run_cycle(
     timings["alerts"] = time.perf_counter() - tick
     state = {"version": STATE_VERSION, "as_of": as_of.isoformat(), "versions": inp.versions}
     _save_state(home, state | {"fingerprints": inp.fingerprints, "run": run.pk} | files)
+    prune_ondemand(home, run.pk)  # the screens' reports of earlier runs
     timings["total"] = time.perf_counter() - started
     counts = {
         "agreements": out.prog_rows,

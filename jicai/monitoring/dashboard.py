@@ -31,8 +31,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +50,7 @@ from jicai.core.tenancy import Level, Scope, ScopeError, use_scope
 from jicai.facts.query import FactQuery, scope_predicate
 from jicai.facts.schemas import FACT_TABLES, FactTable
 from jicai.facts.store import open_table
-from jicai.monitoring.cycle import STATE_VERSION
+from jicai.monitoring.cycle import STATE_VERSION, ondemand_dir, prune_ondemand
 from jicai.monitoring.payables import OVERDUE_SCHEMA, overdue_totals, payment_rules_for
 from jicai.monitoring.progress import PROGRESS_SCHEMA
 from jicai.monitoring.reference import Reference, load_reference
@@ -93,20 +93,6 @@ def dec4(value: Any) -> Decimal | None:
 
 # --------------------------------------------------------------------------------------------------
 # Where the figures come from
-
-
-def ondemand_dir(home: Path, run: int | None) -> Path:
-    """Where institutions' on-demand reports of cycle run ``run`` are kept (``Dashboard.shared``)."""
-    return results_root(home) / "ondemand" / str(run)
-
-
-def prune_ondemand(home: Path, run: int | None) -> None:
-    """Drop the on-demand reports of other cycle runs (they can no longer be served)."""
-    root = results_root(home) / "ondemand"
-    if root.is_dir():
-        for child in root.iterdir():
-            if child.name != str(run):
-                shutil.rmtree(child, ignore_errors=True)
 
 
 def results_root(home: Path) -> Path:
@@ -545,7 +531,7 @@ class Dashboard:
 
     def shared(self, kind: str, institution: str, parts: Iterable[Any], build: Callable[[], pa.Table]) -> pa.Table:
         """An institution's on-demand report, cached in the process and on disk (``ondemand_dir``) so
-        that the first request after a restart, or after ``jicai warm``, finds it computed.
+        that the first request after a restart, or after ``jicai cycle --warm``, finds it computed.
 
         The disk key holds no user: every scope that covers the institution and passed the page's
         checks gets the same rows (the facts and agreements of that one institution); a department
@@ -553,15 +539,15 @@ class Dashboard:
         """
         if not self.source.is_cycle:  # figures for another day: kept in the process only
             return self.cached(kind, (institution, *parts), build)
-        viewer = self.scope.label if self.scope.level is Level.DEPARTMENT else "institution"
-        versions = tuple(sorted(self.versions().items()))
-        state = self._state or {}
-        profiles = sorted((f.name, f.stat().st_mtime_ns) for f in (self.home / "profiles").glob("*") if f.is_file())
-        disk_key = repr(
-            (kind, institution, viewer, state.get("run"), state.get("as_of"), self.as_of, versions, profiles, *parts)
-        )
+        parts = tuple(parts)
 
         def load_or_build() -> pa.Table:
+            viewer = self.scope.label if self.scope.level is Level.DEPARTMENT else "institution"
+            versions = tuple(sorted(self.versions().items()))
+            state = self._state or {}
+            profiles = sorted((f.name, f.stat().st_mtime_ns) for f in (self.home / "profiles").glob("*") if f.is_file())
+            run, day = state.get("run"), state.get("as_of")
+            disk_key = repr((kind, institution, viewer, run, day, self.as_of, versions, profiles, *parts))
             folder = ondemand_dir(self.home, self.source.run)
             path = folder / f"{hashlib.sha256(disk_key.encode('utf-8')).hexdigest()[:32]}.parquet"
             try:
@@ -744,32 +730,27 @@ def warm_ondemand(home: Path, institutions: Sequence[str] | None = None) -> tupl
     (``Dashboard.shared``), as the institution's own office would see them, so the first page
     after a cycle or a restart reads them instead of computing them. Returns (institutions, seconds).
     """
-    from jicai.accounts.permissions import ROLE_PERMISSIONS, RoleName  # noqa: PLC0415
+    from jicai.accounts.models import User  # noqa: PLC0415
+    from jicai.accounts.permissions import RoleName  # noqa: PLC0415
 
-    started = dt.datetime.now()
+    started = time.perf_counter()
     state = cycle_state(Path(home))
     if state is None:
         return 0, 0.0
     prune_ondemand(Path(home), state.get("run"))
     with use_scope(Scope.system("warm")):
-        rows = list(Institution.objects.order_by("code").values_list("pk", "code", "region_code"))
+        rows = list(Institution.objects.order_by("code"))
     wanted = set(institutions) if institutions is not None else None
     done = 0
-    for pk, code, region in rows:
+    for inst in rows:
+        code = inst.code
         if wanted is not None and code not in wanted:
             continue
-        scope = Scope(
-            level=Level.INSTITUTION,
-            actor_name="warm",
-            institution_id=pk,
-            institution_code=code,
-            institution_region_code=region,
-            permissions=ROLE_PERMISSIONS[RoleName.VBP_OFFICE],
-        )
+        scope = User(username="warm", role=RoleName.VBP_OFFICE, institution=inst).scope()  # unsaved: a scope only
         with Dashboard(Path(home), scope) as d, use_scope(scope):
             if not d.current_agreements(code).num_rows:
                 continue
             d.prepayments(code)
             d.department_progress(code)
         done += 1
-    return done, (dt.datetime.now() - started).total_seconds()
+    return done, time.perf_counter() - started
